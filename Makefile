@@ -1,0 +1,93 @@
+# nostream in C - build, test, fuzz and benchmark.
+#
+#   make            build the relay's core library (and, later, the binary)
+#   make test       unit tests, the same under ASan+UBSan, short fuzz runs
+#   make fuzz       long libFuzzer runs (FUZZ_SECONDS each, default 300)
+#   make bench-core parse+hash+verify rate against the bare verify rate
+#
+# Everything lands in build/. Dependencies come from pkg-config only.
+
+CC      ?= cc
+CLANG   ?= clang
+PKGS    := jansson libsecp256k1 libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc
+SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/filter.c
+CORE_OBJ := $(CORE_SRC:src/%.c=build/obj/%.o)
+SAN_OBJ  := $(CORE_SRC:src/%.c=build/san/%.o)
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+UNIT_SAN   := $(UNIT_SRC:tests/unit/%.c=build/unit-san/%)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
+
+FUZZ_TARGETS := event filter
+FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 5
+
+.PHONY: all test unit unit-san fuzz fuzz-smoke bench-core clean
+all: build/libnscore.a
+
+build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+build/san/%.o: src/%.c $(wildcard src/*.h) | build/san
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+build/libnscore.a: $(CORE_OBJ)
+	ar rcs $@ $^
+build/libnscore-san.a: $(SAN_OBJ)
+	ar rcs $@ $^
+
+build/unit/%: tests/unit/%.c tests/unit/testutil.h build/libnscore.a | build/unit
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit $< build/libnscore.a -o $@ $(CMOCKA_LIBS) $(PKG_LIBS)
+build/unit-san/%: tests/unit/%.c tests/unit/testutil.h build/libnscore-san.a | build/unit-san
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(CMOCKA_CFLAGS) -Itests/unit $< build/libnscore-san.a -o $@ $(CMOCKA_LIBS) $(PKG_LIBS)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(wildcard src/*.h) | build/fuzz
+	$(CLANG) -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  $(PKG_CFLAGS) -Isrc $< $(CORE_SRC) -o $@ $(PKG_LIBS)
+
+build/bench_core: bench/bench_core.c build/libnscore.a
+	$(CC) $(ALL_CFLAGS) $< build/libnscore.a -o $@ $(PKG_LIBS)
+
+build/obj build/san build/unit build/unit-san build/fuzz:
+	mkdir -p $@
+
+# Unit tests run from the repository root: the vector tests read tests/vectors/.
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+unit-san: $(UNIT_SAN)
+	@set -e; for t in $(UNIT_SAN); do echo "== $$t (ASan+UBSan)"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+
+# Each fuzz target replays its regression cases, then explores for a while.
+fuzz-smoke: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  log=build/fuzz/$$t.log; mkdir -p build/fuzz/corpus/$$t; \
+	  { build/fuzz/fuzz_$$t -runs=0 tests/fuzz/regress/$$t tests/fuzz/seed/$$t && \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=65536 \
+	      -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$t tests/fuzz/seed/$$t; } >$$log 2>&1 \
+	  || { tail -n 40 $$log; echo "fuzz_$$t FAILED (log: $$log)"; exit 1; }; \
+	  echo "fuzz_$$t: regression cases passed; $$(grep '^Done' $$log | tail -n 1)"; \
+	done
+fuzz: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$t tests/fuzz/seed/$$t; \
+	done
+
+test: unit unit-san fuzz-smoke
+	@echo "make test: all passed"
+
+bench-core: build/bench_core
+	build/bench_core
+
+clean:
+	rm -rf build
