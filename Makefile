@@ -17,7 +17,7 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc
 SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/filter.c
+CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/event_fast.c src/filter.c
 CORE_OBJ := $(CORE_SRC:src/%.c=build/obj/%.o)
 SAN_OBJ  := $(CORE_SRC:src/%.c=build/san/%.o)
 
@@ -49,9 +49,9 @@ build/unit/%: tests/unit/%.c tests/unit/testutil.h build/libnscore.a | build/uni
 build/unit-san/%: tests/unit/%.c tests/unit/testutil.h build/libnscore-san.a | build/unit-san
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(CMOCKA_CFLAGS) -Itests/unit $< build/libnscore-san.a -o $@ $(CMOCKA_LIBS) $(PKG_LIBS)
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(wildcard src/*.h) | build/fuzz
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/unit/testutil.h $(CORE_SRC) $(wildcard src/*.h) | build/fuzz
 	$(CLANG) -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  $(PKG_CFLAGS) -Isrc $< $(CORE_SRC) -o $@ $(PKG_LIBS)
+	  $(PKG_CFLAGS) -Isrc -Itests/unit $< $(CORE_SRC) -o $@ $(PKG_LIBS)
 
 build/bench_core: bench/bench_core.c build/libnscore.a
 	$(CC) $(ALL_CFLAGS) $< build/libnscore.a -o $@ $(PKG_LIBS)

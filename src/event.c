@@ -196,15 +196,32 @@ int ns_event_from_json(const json_t *obj, ns_event **out, char *reason, size_t r
     ev->content.len = (uint32_t)clen;
     ev->has_raw_controls = controls || ns_has_raw_controls(s, clen);
 
-    const ns_tag *exp = ns_event_find_tag(ev, "expiration", 2);
-    if (exp != NULL)
-        ev->expiration = ns_parse_expiration(&exp->v[1]);
+    ns_event_finish(ev);
     *out = ev;
     return 0;
 }
 
+void ns_event_finish(ns_event *ev)
+{
+    const ns_tag *exp = ns_event_find_tag(ev, "expiration", 2);
+    ev->expiration = exp != NULL ? ns_parse_expiration(&exp->v[1]) : NS_EVENT_NO_EXPIRATION;
+}
+
 int ns_event_parse(const char *text, size_t len, ns_event **out, char *reason, size_t rlen)
 {
+    const char *after;
+    int rc = ns_event_parse_fast(text, len, &after, out);
+    if (rc == 0) {
+        const char *end = text + len;
+        while (after < end && (*after == ' ' || *after == '\n' || *after == '\r' || *after == '\t'))
+            after++;
+        if (after == end)
+            return 0;
+        free(*out); /* trailing bytes: let jansson name the error */
+        *out = NULL;
+    } else if (rc == NS_ENOMEM) {
+        return ns_fail(reason, rlen, rc, "error: out of memory");
+    }
     json_error_t jerr;
     json_t *obj = json_loadb(text, len, NS_JSON_DECODE_FLAGS, &jerr);
     if (obj == NULL) {
@@ -212,7 +229,7 @@ int ns_event_parse(const char *text, size_t len, ns_event **out, char *reason, s
         return ns_fail(reason, rlen, NS_EINVAL, "invalid: malformed JSON at byte %d: %s",
                        jerr.position, jerr.text);
     }
-    int rc = ns_event_from_json(obj, out, reason, rlen);
+    rc = ns_event_from_json(obj, out, reason, rlen);
     json_decref(obj);
     return rc;
 }

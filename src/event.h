@@ -78,6 +78,18 @@ int ns_event_from_json(const json_t *obj, ns_event **out, char *reason, size_t r
  * The reason names the JSON error position when the text is not JSON. */
 int ns_event_parse(const char *text, size_t len, ns_event **out, char *reason, size_t reason_len);
 
+/* The fast path of ns_event_parse (see event_fast.c): reads one event
+ * object at the start of text, without jansson.
+ * Returns: 0, with *after just past the object's closing brace; NS_EUNSUP
+ *          when the text is not in the common shape (the caller then uses
+ *          jansson, which decides); NS_ENOMEM.
+ * Out:     out  the event on success, freed by the caller with free(). */
+int ns_event_parse_fast(const char *text, size_t len, const char **after, ns_event **out);
+
+/* Internal: fills the fields derived from the tags (the NIP-40 expiration)
+ * of a freshly built event. */
+void ns_event_finish(ns_event *ev);
+
 /* Appends the NIP-01 canonical serialization [0,pubkey,created_at,kind,
  * tags,content] to out. With stringify_controls, other control characters
  * are written as \u00XX (the JSON.stringify form that nostr-tools hashes). */

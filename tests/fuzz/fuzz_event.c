@@ -1,6 +1,8 @@
 /* fuzz_event.c - libFuzzer target for event parsing and serialization.
  *
- * Feeds arbitrary bytes to ns_event_parse. For every event that parses it
+ * Feeds arbitrary bytes to the fast reader and to the jansson path: when
+ * the fast reader accepts, jansson must accept and build the same event.
+ * Then through ns_event_parse: for every event that parses it
  * checks the invariants the relay relies on: the JSON written back parses
  * to the same event and is byte-for-byte stable, both canonical forms can be
  * produced and hashed, and the derived keys are well formed.
@@ -9,31 +11,32 @@
 #include <string.h>
 
 #include "event.h"
+#include "testutil.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static bool same_event(const ns_event *a, const ns_event *b)
-{
-    if (memcmp(a->id, b->id, 32) || memcmp(a->pubkey, b->pubkey, 32) || memcmp(a->sig, b->sig, 64) ||
-        a->created_at != b->created_at || a->kind != b->kind || a->ntags != b->ntags ||
-        a->content.len != b->content.len || memcmp(a->content.ptr, b->content.ptr, a->content.len) ||
-        a->expiration != b->expiration || a->has_raw_controls != b->has_raw_controls)
-        return false;
-    for (uint32_t i = 0; i < a->ntags; i++) {
-        if (a->tags[i].n != b->tags[i].n)
-            return false;
-        for (uint32_t j = 0; j < a->tags[i].n; j++)
-            if (a->tags[i].v[j].len != b->tags[i].v[j].len ||
-                memcmp(a->tags[i].v[j].ptr, b->tags[i].v[j].ptr, a->tags[i].v[j].len))
-                return false;
-    }
-    return true;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ns_event *ev;
     char reason[256];
+    const char *after;
+    if (ns_event_parse_fast((const char *)data, size, &after, &ev) == 0) {
+        const char *end = (const char *)data + size;
+        while (after < end && (*after == ' ' || *after == '\n' || *after == '\r' || *after == '\t'))
+            after++;
+        if (after == end) {
+            json_error_t jerr;
+            json_t *j = json_loadb((const char *)data, size, NS_JSON_DECODE_FLAGS, &jerr);
+            ns_event *slow;
+            if (j == NULL || ns_event_from_json(j, &slow, reason, sizeof reason) != 0)
+                abort(); /* the fast reader accepted what jansson refuses */
+            if (!tu_same_event(ev, slow))
+                abort(); /* the two readers disagree on the content */
+            json_decref(j);
+            free(slow);
+        }
+        free(ev);
+    }
     if (ns_event_parse((const char *)data, size, &ev, reason, sizeof reason) != 0) {
         if (strncmp(reason, "invalid: ", 9) != 0 && strncmp(reason, "error: ", 7) != 0)
             abort();
@@ -45,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ns_event_parse(out.data, out.len, &ev2, reason, sizeof reason) != 0)
         abort(); /* we wrote JSON that we cannot read back */
     ns_event_to_json(ev2, &again);
-    if (!same_event(ev, ev2) || out.len != again.len || memcmp(out.data, again.data, out.len))
+    if (!tu_same_event(ev, ev2) || out.len != again.len || memcmp(out.data, again.data, out.len))
         abort();
     uint8_t h[32];
     if (ns_event_compute_id(ev, false, &again, h) != 0 || ns_event_compute_id(ev, true, &again, h) != 0)

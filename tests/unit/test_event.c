@@ -368,6 +368,65 @@ static void test_large_event(void **state)
     ns_buf_free(&tags);
 }
 
+/* The fast reader and the jansson path agree on shapes the vectors do not
+ * stress: whitespace, escapes in keys, repeated keys, odd numbers. */
+static void test_fast_reader_agrees(void **state)
+{
+    (void)state;
+    char *json = tu_signed_event(10, 1700000000, 1, "[[\"e\",\"x\"]]", "caf\xc3\xa9 \xf0\x9f\x98\x80");
+    static const struct { const char *from, *to; bool fast; } cases[] = {
+        {"{", " \n\t{ ", true},
+        {"\"kind\":1", "\"kind\" : 1 ", true},
+        {"\"tags\":[[\"e\",\"x\"]]", "\"tags\":[ [ \"e\" , \"x\" ] ]", true},
+        {"caf\xc3\xa9", "caf\\u00e9", true},
+        {"caf\xc3\xa9", "caf\\u00E9", true},
+        {"\xf0\x9f\x98\x80", "\\ud83d\\ude00", true},
+        {"\"kind\":1", "\"kind\":1,\"kind\":1", false},   /* repeated key: last wins */
+        {"\"kind\":1", "\"kind\":1,\"extra\":[{}]", false},/* unknown key */
+        {"\"kind\":1", "\"\\u006bind\":1", false},          /* escaped key */
+        {"\"kind\":1", "\"kind\":1.0", false},               /* refused by jansson path */
+        {"\"kind\":1", "\"kind\":01", false},                /* not JSON */
+        {"\"kind\":1", "\"kind\":-0", false},
+        {"caf\xc3\xa9", "caf\\u0000", false},                 /* NUL: refused */
+        {"caf\xc3\xa9", "caf\\ud800", false},                 /* lone surrogate */
+        {"caf\xc3\xa9", "caf\xc0\xa9", false},                /* overlong UTF-8 */
+        {"caf\xc3\xa9", "caf\xed\xa0\x80", false},            /* UTF-8 surrogate */
+        {"caf\xc3\xa9", "caf\x01", false},                    /* raw control char */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = replace(json, cases[i].from, cases[i].to);
+        size_t len = strlen(text);
+        const char *after;
+        ns_event *fast = NULL, *viaparse = NULL, *slow = NULL;
+        int frc = ns_event_parse_fast(text, len, &after, &fast);
+        if ((frc == 0) != cases[i].fast)
+            fail_msg("case %zu: fast reader %s", i, frc == 0 ? "accepted" : "declined");
+        int prc = ns_event_parse(text, len, &viaparse, reason, sizeof reason);
+        json_error_t jerr;
+        json_t *obj = json_loadb(text, len, NS_JSON_DECODE_FLAGS, &jerr);
+        int src = obj ? ns_event_from_json(obj, &slow, NULL, 0) : NS_EINVAL;
+        assert_int_equal(prc == 0, src == 0);
+        if (prc == 0)
+            assert_true(tu_same_event(viaparse, slow));
+        if (frc == 0)
+            assert_true(tu_same_event(fast, slow));
+        json_decref(obj);
+        free(fast);
+        free(viaparse);
+        free(slow);
+        free(text);
+    }
+    /* Trailing garbage after a good object is left to jansson, which refuses. */
+    size_t n = strlen(json);
+    char *trail = malloc(n + 3);
+    memcpy(trail, json, n);
+    memcpy(trail + n, " x", 3);
+    assert_int_equal(parse_code(trail), NS_EINVAL);
+    assert_non_null(strstr(reason, "malformed JSON"));
+    free(trail);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_expiration),
         cmocka_unit_test(test_bad_pubkey_point),
         cmocka_unit_test(test_large_event),
+        cmocka_unit_test(test_fast_reader_agrees),
     };
     return cmocka_run_group_tests_name("event", tests, setup, teardown);
 }

@@ -39,7 +39,7 @@ static void test_vectors(void **state)
     char *text = tu_read_file("tests/vectors/events.jsonl", &len);
     assert_non_null(text);
     ns_verifier *ver = ns_verifier_new();
-    int total = 0, valid = 0, invalid = 0, deviations = 0, hashed = 0, failures = 0;
+    int total = 0, valid = 0, invalid = 0, deviations = 0, hashed = 0, failures = 0, fast_path = 0;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_error_t jerr;
@@ -65,7 +65,23 @@ static void test_vectors(void **state)
         }
 
         char reason[256] = "";
-        ns_event *ev = NULL;
+        ns_event *ev = NULL, *fast = NULL;
+        /* Where the fast reader accepts, the jansson path must agree. */
+        const char *after;
+        if (ns_event_parse_fast(json_string_value(jj), json_string_length(jj), &after, &fast) == 0) {
+            json_t *obj = json_loadb(json_string_value(jj), json_string_length(jj),
+                                     NS_JSON_DECODE_FLAGS, &jerr);
+            ns_event *slow = NULL;
+            if (obj == NULL || ns_event_from_json(obj, &slow, reason, sizeof reason) != 0 ||
+                !tu_same_event(fast, slow)) {
+                print_error("vector %s: the fast reader and jansson disagree\n", name);
+                failures++;
+            }
+            fast_path++;
+            json_decref(obj);
+            free(slow);
+            free(fast);
+        }
         int rc = ns_event_parse(json_string_value(jj), json_string_length(jj), &ev, reason,
                                 sizeof reason);
         if (rc == 0 && lib_hash != NULL) {
@@ -97,13 +113,14 @@ static void test_vectors(void **state)
         }
         json_decref(v);
     }
-    print_message("%d vectors: %d valid, %d invalid, %d deliberate deviations, %d hashes compared\n",
-                  total, valid, invalid, deviations, hashed);
+    print_message("%d vectors: %d valid, %d invalid, %d deliberate deviations, %d hashes compared, "
+                  "%d read by the fast reader\n", total, valid, invalid, deviations, hashed, fast_path);
     ns_verifier_free(ver);
     free(text);
     assert_int_equal(failures, 0);
     assert_true(total >= 500);
     assert_true(valid >= 100 && invalid >= 100 && hashed >= 300);
+    assert_true(fast_path >= valid / 2);
 }
 
 int main(void)

@@ -21,6 +21,26 @@
 #include "event.h"
 #include "hex.h"
 
+/* True when two events hold the same fields, tags and content. */
+static inline bool tu_same_event(const ns_event *a, const ns_event *b)
+{
+    if (memcmp(a->id, b->id, 32) || memcmp(a->pubkey, b->pubkey, 32) || memcmp(a->sig, b->sig, 64) ||
+        a->created_at != b->created_at || a->kind != b->kind || a->ntags != b->ntags ||
+        a->content.len != b->content.len || memcmp(a->content.ptr, b->content.ptr, a->content.len) ||
+        a->expiration != b->expiration || a->has_raw_controls != b->has_raw_controls)
+        return false;
+    for (uint32_t i = 0; i < a->ntags; i++) {
+        if (a->tags[i].n != b->tags[i].n)
+            return false;
+        for (uint32_t j = 0; j < a->tags[i].n; j++)
+            if (a->tags[i].v[j].len != b->tags[i].v[j].len ||
+                memcmp(a->tags[i].v[j].ptr, b->tags[i].v[j].ptr, a->tags[i].v[j].len) ||
+                a->tags[i].v[j].ptr[a->tags[i].v[j].len] != '\0')
+                return false;
+    }
+    return a->content.ptr[a->content.len] == '\0';
+}
+
 /* Reads a whole file; the caller frees the result. NULL when missing. */
 static inline char *tu_read_file(const char *path, size_t *len)
 {
