@@ -10,6 +10,7 @@
 CC      ?= cc
 CLANG   ?= clang
 PKGS    := jansson libsecp256k1 libcrypto
+RELAY_PKGS := libwebsockets libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -17,7 +18,12 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc
 SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/event_fast.c src/filter.c
+CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/event_fast.c src/filter.c src/query.c \
+            src/subs.c
+RELAY_SRC := src/main.c src/ws.c src/store_pg.c src/ingest.c src/queue.c src/config.c src/log.c
+RELAY_OBJ := $(RELAY_SRC:src/%.c=build/obj/%.o)
+RELAY_CFLAGS := $(shell pkg-config --cflags $(RELAY_PKGS))
+RELAY_LIBS   := $(shell pkg-config --libs $(RELAY_PKGS))
 CORE_OBJ := $(CORE_SRC:src/%.c=build/obj/%.o)
 SAN_OBJ  := $(CORE_SRC:src/%.c=build/san/%.o)
 
@@ -33,10 +39,13 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 
 .PHONY: all test unit unit-san fuzz fuzz-smoke bench-core clean
-all: build/libnscore.a
+all: build/nostream
+
+build/nostream: $(RELAY_OBJ) build/libnscore.a
+	$(CC) $(RELAY_OBJ) build/libnscore.a -o $@ $(RELAY_LIBS) $(PKG_LIBS)
 
 build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(RELAY_CFLAGS) -c $< -o $@
 build/san/%.o: src/%.c $(wildcard src/*.h) | build/san
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 build/libnscore.a: $(CORE_OBJ)

@@ -1,0 +1,56 @@
+/* config.h - the relay's configuration.
+ *
+ * One struct holds every knob, filled from defaults (nostream's default
+ * settings), then from $NOSTR_CONFIG_DIR/settings.yaml (settings.c, later),
+ * then from the environment variables nostream uses (RELAY_PORT, DB_*,
+ * REDIS_*). Threads read it without locks: it is built before they start
+ * and never changed while they run.
+ */
+#ifndef NS_CONFIG_H
+#define NS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ns_config {
+    /* network */
+    int port;                      /* RELAY_PORT, 8008 */
+    size_t max_payload;            /* network.maxPayloadSize, 524288 bytes */
+    size_t max_outbound;           /* bytes queued for one slow reader before it is cut */
+    /* database */
+    char db_host[256];             /* DB_HOST; "/dir" is a unix socket directory */
+    char db_port[16];              /* DB_PORT */
+    char db_user[128];             /* DB_USER */
+    char db_password[256];         /* DB_PASSWORD (never logged) */
+    char db_name[128];             /* DB_NAME */
+    char config_dir[512];          /* NOSTR_CONFIG_DIR */
+    char migrations_dir[512];      /* MIGRATIONS_DIR */
+    int verify_threads;            /* signature-checking workers */
+    int reader_threads;            /* REQ query workers, one connection each */
+    int write_batch;               /* most events per write transaction */
+    /* limits.client.subscription */
+    int max_subscriptions;         /* per connection, 10 */
+    int max_filters;               /* per REQ, 10 */
+    int max_filter_values;         /* per list in a filter, 2500 */
+    int max_subid_length;          /* 256 */
+    int max_limit;                 /* 5000 */
+    int default_limit;             /* rows per filter without limit, 500 */
+    int min_prefix_length;         /* 64: full ids and pubkeys only */
+    /* limits.event */
+    int64_t created_at_max_positive_delta; /* 900 s into the future */
+    int64_t created_at_max_negative_delta; /* 0: no limit into the past */
+    size_t content_max_length;     /* 102400 */
+    /* info (NIP-11) */
+    char relay_name[128];
+    char relay_description[512];
+    char relay_pubkey[65];
+    char relay_contact[128];
+    char relay_url[256];
+} ns_config;
+
+/* Fills c with defaults, then the environment. Returns 0, or NS_ECONFIG
+ * with a message naming the bad variable in err. */
+int ns_config_load(ns_config *c, char *err, size_t errlen);
+
+#endif

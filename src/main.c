@@ -1,0 +1,108 @@
+/* main.c - the nostream binary: configuration, threads, signals.
+ *
+ * Starts in this order: configuration, migrations (so a relay never serves
+ * with an old schema), the writer, readers, verify workers and maintenance
+ * threads, then the WebSocket service loop on the main thread. SIGTERM or
+ * SIGINT sets `stopping`; the loop then answers the events in flight,
+ * closes every connection with 1001, and the worker queues are closed and
+ * their threads joined, in pipeline order, before exit.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "ingest.h"
+#include "log.h"
+#include "relay.h"
+#include "store_pg.h"
+#include "ws.h"
+
+static ns_relay relay;
+
+static void ns_on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&relay.stopping, true);
+    ns_ws_wake(&relay);
+}
+
+static void ns_join_all(pthread_t *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
+int main(void)
+{
+    char err[512];
+    if (ns_config_load(&relay.cfg, err, sizeof err) != 0) {
+        ns_log_error("configuration: %s", err);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    ns_log_info("nostream-c starting: port %d, database %s@%s:%s/%s", relay.cfg.port, relay.cfg.db_user,
+                relay.cfg.db_host, relay.cfg.db_port, relay.cfg.db_name);
+    if (ns_pg_migrate(&relay.cfg, 30, err, sizeof err) != 0) {
+        ns_log_error("database: %s", err);
+        return 1;
+    }
+    atomic_store(&relay.db_ok, true);
+
+    ns_queue_init(&relay.verify_q, NULL, NULL);
+    ns_queue_init(&relay.write_q, NULL, NULL);
+    ns_queue_init(&relay.read_q, NULL, NULL);
+    ns_queue_init(&relay.done_q, ns_ws_wake, &relay);
+    if (ns_ws_init(&relay) != 0)
+        return 1;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ns_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    int nv = relay.cfg.verify_threads, nr = relay.cfg.reader_threads;
+    pthread_t *verifiers = calloc((size_t)nv, sizeof *verifiers);
+    pthread_t *readers = calloc((size_t)nr, sizeof *readers);
+    pthread_t writer, maint;
+    pthread_create(&writer, NULL, ns_pg_writer_main, &relay);
+    pthread_create(&maint, NULL, ns_pg_maint_main, &relay);
+    for (int i = 0; i < nv; i++)
+        pthread_create(&verifiers[i], NULL, ns_ingest_main, &relay);
+    for (int i = 0; i < nr; i++)
+        pthread_create(&readers[i], NULL, ns_pg_reader_main, &relay);
+    ns_log_info("listening on port %d (%d verify threads, %d readers)", relay.cfg.port, nv, nr);
+
+    ns_ws_run(&relay);
+
+    /* Close the pipeline from its start: verifiers drain into the writer,
+     * which drains into done (answered above or dropped with the socket). */
+    ns_queue_close(&relay.verify_q);
+    ns_join_all(verifiers, nv);
+    ns_queue_close(&relay.write_q);
+    pthread_join(writer, NULL);
+    ns_queue_close(&relay.read_q);
+    ns_join_all(readers, nr);
+    pthread_join(maint, NULL);
+    ns_queue_close(&relay.done_q);
+    ns_ws_destroy(&relay);
+    for (ns_qnode *n = ns_queue_take_all(&relay.done_q); n;) {
+        ns_qnode *next = n->next;
+        if (((ns_event_job *)n)->type == NS_JOB_EVENT)
+            ns_event_job_free((ns_event_job *)n);
+        else
+            ns_req_job_free((ns_req_job *)n);
+        n = next;
+    }
+    ns_queue_destroy(&relay.verify_q);
+    ns_queue_destroy(&relay.write_q);
+    ns_queue_destroy(&relay.read_q);
+    ns_queue_destroy(&relay.done_q);
+    free(verifiers);
+    free(readers);
+    ns_log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,44 @@
+/* query.h - one SQL statement for one REQ.
+ *
+ * Builds the SELECT that answers a list of filters: each filter becomes a
+ * subquery with its own ORDER BY ... LIMIT, the subqueries are combined with
+ * UNION (so no event comes twice), and the whole is ordered newest first.
+ * Deleted and expired rows are excluded inside each subquery, before its
+ * LIMIT, so a page never comes back short. Two tag filters in one filter
+ * are two independent conditions (nostream's single join could never
+ * satisfy both).
+ *
+ * Values that come from clients as text (tag values) travel as parameters;
+ * everything inlined is generated here from validated numbers and bytes
+ * (hex), so no client text is ever spliced into SQL.
+ */
+#ifndef NS_QUERY_H
+#define NS_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "filter.h"
+
+typedef struct ns_query {
+    ns_buf sql;       /* NUL terminated */
+    int nparams;
+    char **params;    /* text-format parameters, each malloc'd */
+} ns_query;
+
+/* Builds the query for n filters, skipping filters that cannot match.
+ * Returns: the number of filters used (0: nothing to query), or NS_ENOMEM.
+ * In:  default_limit  rows for a filter without limit; max_limit  cap.
+ *      now  the current time, for NIP-40 expiration.
+ * Out: q  initialised here; release with ns_query_free (also on error). */
+int ns_query_build(ns_filter *const *fs, size_t n, int64_t default_limit, int64_t max_limit,
+                   int64_t now, ns_query *q);
+
+void ns_query_free(ns_query *q);
+
+/* The columns every row of the query has, in this order. */
+enum { NS_QCOL_ID, NS_QCOL_PUBKEY, NS_QCOL_CREATED_AT, NS_QCOL_KIND, NS_QCOL_TAGS, NS_QCOL_CONTENT,
+       NS_QCOL_SIG };
+
+#endif

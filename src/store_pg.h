@@ -1,0 +1,33 @@
+/* store_pg.h - PostgreSQL storage: connections, migrations, the writer,
+ * the REQ readers and the expiration purge.
+ *
+ * Each thread here owns its own libpq connection and never shares it. A
+ * lost connection is re-opened by the thread that owns it, with back-off;
+ * while PostgreSQL is away, events are answered `error:` (never `OK true`)
+ * and REQs get CLOSED, so clients can retry.
+ */
+#ifndef NS_STORE_PG_H
+#define NS_STORE_PG_H
+
+#include <libpq-fe.h>
+
+#include "relay.h"
+
+/* Opens a connection from the DB_* settings; `role` names the thread in
+ * pg_stat_activity. Returns NULL (and logs why) on failure. The caller
+ * closes it with PQfinish. */
+PGconn *ns_pg_connect(const ns_config *c, const char *role);
+
+/* Applies every migrations/NNNN_*.sql not yet applied, in order, each in a
+ * transaction, under an advisory lock so that two relays starting at once
+ * do not race. Retries the connection for up to `wait_s` seconds.
+ * Returns 0, or a negative code with the reason in err. */
+int ns_pg_migrate(const ns_config *c, int wait_s, char *err, size_t errlen);
+
+/* Thread bodies; the argument is the ns_relay. They return when their
+ * input queue is closed and drained (maintenance: when stopping is set). */
+void *ns_pg_writer_main(void *relay);
+void *ns_pg_reader_main(void *relay);
+void *ns_pg_maint_main(void *relay);
+
+#endif

@@ -1,0 +1,900 @@
+/* ws.c - the WebSocket and HTTP front end (see ws.h).
+ *
+ * Everything here runs on the libwebsockets service thread. A connection
+ * (ns_conn) holds its reassembly buffer, its queue of outgoing messages and
+ * its subscriptions. Outgoing EVENT messages share one serialization of the
+ * event (ns_payload, reference counted) between all recipients; only the
+ * `["EVENT","<sub id>",` head differs. Each connection's unsent output is
+ * bounded (max_outbound): a reader that falls that far behind is sent a
+ * NOTICE and disconnected, so one slow client cannot grow the relay's
+ * memory.
+ */
+#include "ws.h"
+#include "err.h"
+#include "filter.h"
+#include "log.h"
+#include "query.h"
+#include "subs.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NS_VERSION "0.1.0"
+
+/* ---- outgoing messages ------------------------------------------------ */
+
+typedef struct ns_payload {
+    size_t refs;
+    size_t len;
+    uint8_t id[32];
+    char data[];
+} ns_payload;
+
+static ns_payload *ns_payload_new(const char *data, size_t len)
+{
+    ns_payload *p = malloc(sizeof *p + len);
+    if (p == NULL)
+        return NULL;
+    p->refs = 1;
+    p->len = len;
+    memcpy(p->data, data, len);
+    return p;
+}
+
+static void ns_payload_unref(ns_payload *p)
+{
+    if (p != NULL && --p->refs == 0)
+        free(p);
+}
+
+typedef struct ns_out {
+    struct ns_out *next;
+    ns_payload *body;  /* shared part, or NULL */
+    bool close_bracket;
+    size_t head_len;
+    char head[];
+} ns_out;
+
+/* A live event held for a subscription until its stored events are sent. */
+typedef struct ns_pending {
+    struct ns_pending *next;
+    ns_payload *body;
+} ns_pending;
+
+typedef struct ns_conn {
+    uint64_t id;
+    struct lws *wsi;
+    struct ns_conn *map_next;
+    char ip[64];
+    ns_buf rx;
+    bool rx_too_big;
+    ns_out *out_head, *out_tail;
+    size_t out_bytes;
+    ns_sub *subs;
+    int nsubs;
+    int inflight;           /* EVENTs not yet answered */
+    bool closing;           /* close once the queue is written */
+    enum lws_close_status close_code;
+    const char *close_reason;
+} ns_conn;
+
+/* Per subscription, outside ns_sub (which subs.c owns): live events held
+ * before EOSE. Kept in a side table keyed by the sub pointer would cost a
+ * lookup; instead ns_sub.conn points to this wrapper's conn and the
+ * pending list lives in ns_sub_ext, allocated together with the ns_sub. */
+typedef struct ns_sub_ext {
+    ns_sub sub;
+    ns_pending *pending;
+    size_t pending_bytes;
+} ns_sub_ext;
+
+/* ---- the service thread's state ---------------------------------------- */
+
+#define NS_CONN_BUCKETS 4096
+
+static struct {
+    ns_relay *relay;
+    ns_subindex *index;
+    ns_conn *buckets[NS_CONN_BUCKETS];
+    uint64_t next_id;
+    size_t nconns;
+    long inflight;          /* EVENTs not yet answered, all connections */
+    ns_buf wbuf;            /* LWS_PRE + one message, reused */
+    uint64_t next_seq;
+} S;
+
+static ns_conn *ns_conn_find(uint64_t id)
+{
+    for (ns_conn *c = S.buckets[id % NS_CONN_BUCKETS]; c; c = c->map_next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+static void ns_conn_unmap(ns_conn *c)
+{
+    ns_conn **p = &S.buckets[c->id % NS_CONN_BUCKETS];
+    while (*p && *p != c)
+        p = &(*p)->map_next;
+    if (*p)
+        *p = c->map_next;
+}
+
+static void ns_out_free_all(ns_conn *c)
+{
+    ns_out *o = c->out_head;
+    while (o) {
+        ns_out *next = o->next;
+        ns_payload_unref(o->body);
+        free(o);
+        o = next;
+    }
+    c->out_head = c->out_tail = NULL;
+    c->out_bytes = 0;
+}
+
+static void ns_send_notice(ns_conn *c, const char *msg);
+
+/* Queues a message: head, then the shared body and a closing bracket. */
+static void ns_enqueue(ns_conn *c, const char *head, size_t head_len, ns_payload *body, bool bracket)
+{
+    if (c->closing)
+        return;
+    ns_out *o = malloc(sizeof *o + head_len);
+    if (o == NULL)
+        return;
+    o->next = NULL;
+    o->body = body;
+    if (body)
+        body->refs++;
+    o->close_bracket = bracket;
+    o->head_len = head_len;
+    memcpy(o->head, head, head_len);
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    c->out_bytes += head_len + (body ? body->len : 0) + 1;
+    if (c->out_bytes > S.relay->cfg.max_outbound) {
+        /* A slow reader: drop what it has not read, tell it why, close. */
+        ns_out_free_all(c);
+        ns_log_info("closing connection %llu from %s: more than %zu bytes unread",
+                    (unsigned long long)c->id, c->ip, S.relay->cfg.max_outbound);
+        ns_send_notice(c, "error: closing the connection: too much unread output (slow reader)");
+        c->closing = true;
+        c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+        c->close_reason = "slow reader";
+    }
+    lws_callback_on_writable(c->wsi);
+}
+
+static void ns_enqueue_buf(ns_conn *c, ns_buf *b)
+{
+    if (ns_buf_ok(b))
+        ns_enqueue(c, b->data, b->len, NULL, false);
+    ns_buf_free(b);
+}
+
+static void ns_send_notice(ns_conn *c, const char *msg)
+{
+    ns_buf b = NS_BUF_INIT;
+    ns_buf_adds(&b, "[\"NOTICE\",");
+    ns_buf_add_json_str(&b, msg, strlen(msg));
+    ns_buf_addc(&b, ']');
+    ns_enqueue_buf(c, &b);
+}
+
+static void ns_send_ok(ns_conn *c, const uint8_t id[32], bool ok, const char *msg)
+{
+    ns_buf b = NS_BUF_INIT;
+    ns_buf_adds(&b, "[\"OK\",\"");
+    ns_buf_add_hex(&b, id, 32);
+    ns_buf_adds(&b, ok ? "\",true," : "\",false,");
+    ns_buf_add_json_str(&b, msg, strlen(msg));
+    ns_buf_addc(&b, ']');
+    ns_enqueue_buf(c, &b);
+}
+
+static void ns_send_sub_msg(ns_conn *c, const char *verb, const char *sub, size_t sub_len, const char *msg)
+{
+    ns_buf b = NS_BUF_INIT;
+    ns_buf_addf(&b, "[\"%s\",", verb);
+    ns_buf_add_json_str(&b, sub, sub_len);
+    if (msg != NULL) {
+        ns_buf_addc(&b, ',');
+        ns_buf_add_json_str(&b, msg, strlen(msg));
+    }
+    ns_buf_addc(&b, ']');
+    ns_enqueue_buf(c, &b);
+}
+
+static void ns_send_event(ns_conn *c, const ns_sub *s, ns_payload *body)
+{
+    ns_buf b = NS_BUF_INIT;
+    ns_buf_adds(&b, "[\"EVENT\",");
+    ns_buf_add_json_str(&b, s->id, s->id_len);
+    ns_buf_addc(&b, ',');
+    if (ns_buf_ok(&b))
+        ns_enqueue(c, b.data, b.len, body, true);
+    ns_buf_free(&b);
+}
+
+/* ---- subscriptions ----------------------------------------------------- */
+
+static void ns_pending_free(ns_sub_ext *x)
+{
+    ns_pending *p = x->pending;
+    while (p) {
+        ns_pending *next = p->next;
+        ns_payload_unref(p->body);
+        free(p);
+        p = next;
+    }
+    x->pending = NULL;
+    x->pending_bytes = 0;
+}
+
+static void ns_sub_drop(ns_conn *c, ns_sub *s)
+{
+    ns_sub **p = &c->subs;
+    while (*p && *p != s)
+        p = &(*p)->next;
+    if (*p == NULL)
+        return;
+    *p = s->next;
+    c->nsubs--;
+    ns_subindex_remove(S.index, s);
+    ns_pending_free((ns_sub_ext *)s);
+    ns_sub_free(s);
+}
+
+static ns_sub *ns_sub_find(ns_conn *c, const char *id, size_t len)
+{
+    for (ns_sub *s = c->subs; s; s = s->next)
+        if (s->id_len == len && memcmp(s->id, id, len) == 0)
+            return s;
+    return NULL;
+}
+
+/* Fan-out callback: one matching subscription. */
+static void ns_deliver(ns_sub *s, void *arg)
+{
+    ns_payload *body = arg;
+    ns_conn *c = s->conn;
+    if (s->eose) {
+        ns_send_event(c, s, body);
+        return;
+    }
+    ns_sub_ext *x = (ns_sub_ext *)s;
+    ns_pending *p = malloc(sizeof *p);
+    if (p == NULL)
+        return;
+    p->body = body;
+    body->refs++;
+    p->next = x->pending;
+    x->pending = p;
+    x->pending_bytes += body->len;
+    if (x->pending_bytes > S.relay->cfg.max_outbound) {
+        ns_pending_free(x);
+        ns_send_notice(c, "error: closing the connection: too much unread output (slow reader)");
+        c->closing = true;
+        c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+        c->close_reason = "slow reader";
+    }
+}
+
+static void ns_fanout(const ns_event *ev)
+{
+    ns_buf b = NS_BUF_INIT;
+    ns_event_to_json(ev, &b);
+    if (!ns_buf_ok(&b)) {
+        ns_buf_free(&b);
+        return;
+    }
+    ns_payload *body = ns_payload_new(b.data, b.len);
+    ns_buf_free(&b);
+    if (body == NULL)
+        return;
+    memcpy(body->id, ev->id, 32);
+    ns_subindex_match(S.index, ev, ns_deliver, body);
+    ns_payload_unref(body);
+}
+
+/* ---- incoming messages ------------------------------------------------- */
+
+static bool ns_is_ws(char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; }
+
+/* Recognises ["EVENT", {...}] without a full parse: the object text goes
+ * to a verify worker as is. Returns false when the message does not start
+ * that way (jansson then reads it). */
+static bool ns_sniff_event(const char *m, size_t len, const char **obj, size_t *obj_len)
+{
+    const char *p = m, *end = m + len;
+    while (p < end && ns_is_ws(*p))
+        p++;
+    if (p >= end || *p++ != '[')
+        return false;
+    while (p < end && ns_is_ws(*p))
+        p++;
+    if (end - p < 7 || memcmp(p, "\"EVENT\"", 7) != 0)
+        return false;
+    p += 7;
+    while (p < end && ns_is_ws(*p))
+        p++;
+    if (p >= end || *p++ != ',')
+        return false;
+    while (end > p && ns_is_ws(end[-1]))
+        end--;
+    if (end <= p || end[-1] != ']')
+        return false;
+    end--;
+    *obj = p;
+    *obj_len = (size_t)(end - p);
+    return true;
+}
+
+static void ns_submit_event(ns_conn *c, const char *text, size_t len)
+{
+    ns_event_job *j = calloc(1, sizeof *j);
+    if (j == NULL || (j->text = malloc(len + 1)) == NULL) {
+        free(j);
+        ns_send_notice(c, "error: out of memory");
+        return;
+    }
+    memcpy(j->text, text, len);
+    j->text[len] = '\0';
+    j->len = len;
+    j->type = NS_JOB_EVENT;
+    j->conn_id = c->id;
+    snprintf(j->remote_ip, sizeof j->remote_ip, "%s", c->ip);
+    if (!ns_queue_push(&S.relay->verify_q, &j->node)) {
+        ns_event_job_free(j);
+        ns_send_notice(c, "error: the relay is shutting down");
+        return;
+    }
+    c->inflight++;
+    S.inflight++;
+}
+
+static void ns_handle_req(ns_conn *c, json_t *msg)
+{
+    const ns_config *cfg = &S.relay->cfg;
+    const json_t *jid = json_array_get(msg, 1);
+    if (!json_is_string(jid)) {
+        ns_send_notice(c, "invalid: REQ needs a subscription id string");
+        return;
+    }
+    const char *sid = json_string_value(jid);
+    size_t sid_len = json_string_length(jid);
+    char why[256];
+    if (sid_len == 0 || sid_len > (size_t)cfg->max_subid_length) {
+        snprintf(why, sizeof why, "invalid: subscription id must be 1 to %d characters",
+                 cfg->max_subid_length);
+        ns_send_sub_msg(c, "CLOSED", sid, sid_len > 1024 ? 1024 : sid_len, why);
+        return;
+    }
+    size_t nf = json_array_size(msg) - 2;
+    if (nf == 0 || nf > (size_t)cfg->max_filters) {
+        snprintf(why, sizeof why, "invalid: a REQ needs 1 to %d filters", cfg->max_filters);
+        ns_send_sub_msg(c, "CLOSED", sid, sid_len, why);
+        return;
+    }
+    ns_sub *old = ns_sub_find(c, sid, sid_len);
+    if (old == NULL && c->nsubs >= cfg->max_subscriptions) {
+        snprintf(why, sizeof why, "blocked: too many subscriptions: at most %d per connection",
+                 cfg->max_subscriptions);
+        ns_send_sub_msg(c, "CLOSED", sid, sid_len, why);
+        return;
+    }
+    ns_filter_opts opts = {(uint32_t)cfg->min_prefix_length, (uint32_t)cfg->max_filter_values};
+    ns_sub_ext *x = calloc(1, sizeof *x);
+    ns_sub *s = &x->sub;
+    if (x == NULL || (s->filters = calloc(nf, sizeof *s->filters)) == NULL ||
+        (s->id = malloc(sid_len + 1)) == NULL) {
+        if (x)
+            ns_sub_free(s);
+        ns_send_sub_msg(c, "CLOSED", sid, sid_len, "error: out of memory");
+        return;
+    }
+    memcpy(s->id, sid, sid_len);
+    s->id[sid_len] = '\0';
+    s->id_len = sid_len;
+    for (size_t i = 0; i < nf; i++) {
+        int rc = ns_filter_from_json(json_array_get(msg, i + 2), &opts, &s->filters[i], why, sizeof why);
+        if (rc != 0) {
+            s->nfilters = i;
+            ns_sub_free(s);
+            ns_send_sub_msg(c, "CLOSED", sid, sid_len, why);
+            return;
+        }
+        s->nfilters = i + 1;
+    }
+    if (old != NULL)
+        ns_sub_drop(c, old); /* a REQ reusing an id replaces it */
+    ns_query q;
+    int used = ns_query_build(s->filters, s->nfilters, cfg->default_limit, cfg->max_limit, ns_now(), &q);
+    if (used < 0 || ns_subindex_add(S.index, s) != 0) {
+        ns_query_free(&q);
+        ns_subindex_remove(S.index, s);
+        ns_sub_free(s);
+        ns_send_sub_msg(c, "CLOSED", sid, sid_len, "error: out of memory");
+        return;
+    }
+    s->conn = c;
+    s->seq = ++S.next_seq;
+    s->next = c->subs;
+    c->subs = s;
+    c->nsubs++;
+    if (used == 0) {
+        ns_query_free(&q);
+        s->eose = true;
+        ns_send_sub_msg(c, "EOSE", sid, sid_len, NULL);
+        return;
+    }
+    ns_req_job *j = calloc(1, sizeof *j);
+    if (j != NULL) {
+        j->type = NS_JOB_REQ;
+        j->conn_id = c->id;
+        j->sub_seq = s->seq;
+        j->sub_id = strdup(s->id);
+        j->sql = q.sql.data;
+        q.sql.data = NULL;
+        j->nparams = q.nparams;
+        j->params = q.params;
+        q.params = NULL;
+        q.nparams = 0;
+    }
+    ns_query_free(&q);
+    if (j == NULL || j->sub_id == NULL || !ns_queue_push(&S.relay->read_q, &j->node)) {
+        ns_req_job_free(j);
+        ns_send_sub_msg(c, "CLOSED", sid, sid_len, "error: the relay is shutting down");
+        ns_sub_drop(c, s);
+    }
+}
+
+static void ns_handle_message(ns_conn *c, const char *m, size_t len)
+{
+    const char *obj;
+    size_t obj_len;
+    if (ns_sniff_event(m, len, &obj, &obj_len)) {
+        ns_submit_event(c, obj, obj_len);
+        return;
+    }
+    json_error_t jerr;
+    json_t *msg = json_loadb(m, len, NS_JSON_DECODE_FLAGS, &jerr);
+    char why[256];
+    if (msg == NULL) {
+        snprintf(why, sizeof why, "invalid: message is not valid JSON (byte %d: %s)", jerr.position,
+                 jerr.text);
+        ns_send_notice(c, why);
+        return;
+    }
+    const char *verb = json_string_value(json_array_get(msg, 0));
+    if (!json_is_array(msg) || verb == NULL) {
+        ns_send_notice(c, "invalid: a message must be a JSON array starting with its type");
+    } else if (strcmp(verb, "EVENT") == 0) {
+        json_t *ev = json_array_get(msg, 1);
+        char *text = (json_array_size(msg) == 2 && json_is_object(ev))
+                         ? json_dumps(ev, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        if (text == NULL)
+            ns_send_notice(c, "invalid: EVENT must be [\"EVENT\", <event object>]");
+        else
+            ns_submit_event(c, text, strlen(text));
+        free(text);
+    } else if (strcmp(verb, "REQ") == 0) {
+        ns_handle_req(c, msg);
+    } else if (strcmp(verb, "CLOSE") == 0) {
+        const json_t *jid = json_array_get(msg, 1);
+        if (!json_is_string(jid)) {
+            ns_send_notice(c, "invalid: CLOSE needs a subscription id string");
+        } else {
+            ns_sub *s = ns_sub_find(c, json_string_value(jid), json_string_length(jid));
+            if (s)
+                ns_sub_drop(c, s);
+        }
+    } else if (strcmp(verb, "COUNT") == 0 && json_is_string(json_array_get(msg, 1))) {
+        const json_t *jid = json_array_get(msg, 1);
+        ns_send_sub_msg(c, "CLOSED", json_string_value(jid), json_string_length(jid),
+                        "unsupported: COUNT is not supported by this relay");
+    } else {
+        snprintf(why, sizeof why, "invalid: unknown message type \"%.32s\"", verb);
+        ns_send_notice(c, why);
+    }
+    json_decref(msg);
+}
+
+/* ---- results from the workers ------------------------------------------ */
+
+static void ns_event_done(ns_event_job *j)
+{
+    ns_conn *c = ns_conn_find(j->conn_id);
+    S.inflight--;
+    if (c)
+        c->inflight--;
+    bool stored = j->result == NS_PUT_STORED || j->result == NS_PUT_EPHEMERAL;
+    if (stored)
+        ns_fanout(j->ev);
+    if (c != NULL) {
+        bool ok = stored || j->result == NS_PUT_DUPLICATE;
+        if (j->have_id)
+            ns_send_ok(c, j->id, ok, j->msg);
+        else
+            ns_send_notice(c, j->msg[0] ? j->msg : "invalid: malformed event");
+    }
+    ns_event_job_free(j);
+}
+
+static void ns_req_done(ns_req_job *j)
+{
+    ns_conn *c = ns_conn_find(j->conn_id);
+    ns_sub *s = c ? ns_sub_find(c, j->sub_id, strlen(j->sub_id)) : NULL;
+    if (s == NULL || s->seq != j->sub_seq || s->eose) {
+        ns_req_job_free(j); /* closed or replaced meanwhile */
+        return;
+    }
+    if (j->failed) {
+        ns_send_sub_msg(c, "CLOSED", s->id, s->id_len, j->msg);
+        ns_sub_drop(c, s);
+        ns_req_job_free(j);
+        return;
+    }
+    ns_sub_ext *x = (ns_sub_ext *)s;
+    const char *p = j->rows.data;
+    for (uint32_t i = 0; i < j->nrows; i++) {
+        size_t len = strlen(p);
+        ns_payload *body = ns_payload_new(p, len);
+        if (body) {
+            ns_send_event(c, s, body);
+            ns_payload_unref(body);
+        }
+        /* A live event that is also among the stored ones is not sent twice. */
+        for (ns_pending *q = x->pending; q; q = q->next)
+            if (q->body && len > 72 && memcmp(q->body->data, p, 72) == 0) {
+                ns_payload_unref(q->body);
+                q->body = NULL;
+            }
+        p += len + 1;
+    }
+    /* Held live events, oldest first (the list is newest first). */
+    ns_pending *rev = NULL, *q = x->pending;
+    while (q) {
+        ns_pending *next = q->next;
+        q->next = rev;
+        rev = q;
+        q = next;
+    }
+    x->pending = rev;
+    ns_send_sub_msg(c, "EOSE", s->id, s->id_len, NULL);
+    for (q = x->pending; q; q = q->next)
+        if (q->body)
+            ns_send_event(c, s, q->body);
+    ns_pending_free(x);
+    s->eose = true;
+    ns_req_job_free(j);
+}
+
+static void ns_drain_done(void)
+{
+    ns_qnode *n = ns_queue_take_all(&S.relay->done_q);
+    while (n) {
+        ns_qnode *next = n->next;
+        ns_job_type t = ((ns_event_job *)n)->type;
+        if (t == NS_JOB_EVENT)
+            ns_event_done((ns_event_job *)n);
+        else
+            ns_req_done((ns_req_job *)n);
+        n = next;
+    }
+}
+
+/* ---- HTTP -------------------------------------------------------------- */
+
+static void ns_nip11(ns_buf *b)
+{
+    const ns_config *c = &S.relay->cfg;
+    json_t *lim = json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b}",
+                            "max_message_length", (json_int_t)c->max_payload,
+                            "max_subscriptions", c->max_subscriptions,
+                            "max_filters", c->max_filters,
+                            "max_limit", c->max_limit,
+                            "max_subid_length", c->max_subid_length,
+                            "min_pow_difficulty", 0,
+                            "max_content_length", (int)c->content_max_length,
+                            "auth_required", 0, "payment_required", 0, "restricted_writes", 0);
+    json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:[i,i,i,i,i,i,i,i], s:s, s:s, s:o}",
+                             "name", c->relay_name, "description", c->relay_description,
+                             "pubkey", c->relay_pubkey, "contact", c->relay_contact,
+                             "supported_nips", 1, 2, 4, 9, 11, 16, 33, 40,
+                             "software", "https://github.com/Cameri/nostream (C implementation)",
+                             "version", NS_VERSION, "limitation", lim);
+    char *s = info ? json_dumps(info, JSON_COMPACT) : NULL;
+    if (s)
+        ns_buf_adds(b, s);
+    free(s);
+    json_decref(info);
+}
+
+static int ns_http_reply(struct lws *wsi, unsigned status, const char *type, const char *body,
+                         size_t len, bool cors)
+{
+    uint8_t hdr[LWS_PRE + 1024];
+    uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    if (lws_add_http_common_headers(wsi, status, type, len, &p, end))
+        return -1;
+    if (cors && (lws_add_http_header_by_name(wsi, (const uint8_t *)"access-control-allow-origin:",
+                                             (const uint8_t *)"*", 1, &p, end) ||
+                 lws_add_http_header_by_name(wsi, (const uint8_t *)"access-control-allow-headers:",
+                                             (const uint8_t *)"*", 1, &p, end) ||
+                 lws_add_http_header_by_name(wsi, (const uint8_t *)"access-control-allow-methods:",
+                                             (const uint8_t *)"GET, OPTIONS", 12, &p, end)))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    ns_buf_reset(&S.wbuf);
+    ns_buf_reserve(&S.wbuf, LWS_PRE + len);
+    if (!ns_buf_ok(&S.wbuf))
+        return -1;
+    memcpy(S.wbuf.data + LWS_PRE, body, len);
+    if (len > 0 && lws_write(wsi, (uint8_t *)S.wbuf.data + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < (int)len)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int ns_http(struct lws *wsi, const char *uri)
+{
+    char accept[256] = "";
+    lws_hdr_copy(wsi, accept, sizeof accept, WSI_TOKEN_HTTP_ACCEPT);
+    if (strcmp(uri, "/healthz") == 0) {
+        bool ok = atomic_load(&S.relay->db_ok);
+        const char *t = ok ? "ok\n" : "database unavailable\n";
+        return ns_http_reply(wsi, ok ? 200 : 503, "text/plain", t, strlen(t), false);
+    }
+    if (strcmp(uri, "/") != 0) {
+        const char *t = "not found\n";
+        return ns_http_reply(wsi, 404, "text/plain", t, strlen(t), false);
+    }
+    if (strstr(accept, "application/nostr+json") != NULL) {
+        ns_buf b = NS_BUF_INIT;
+        ns_nip11(&b);
+        int rc = ns_http_reply(wsi, 200, "application/nostr+json", b.data ? b.data : "{}",
+                               b.data ? b.len : 2, true);
+        ns_buf_free(&b);
+        return rc;
+    }
+    const char *page = "<!doctype html><html><head><title>nostream-c</title></head><body>"
+                       "<h1>nostream-c</h1><p>This is a Nostr relay. Connect a Nostr client to "
+                       "this address with WebSocket (ws:// or wss://).</p></body></html>\n";
+    return ns_http_reply(wsi, 200, "text/html; charset=utf-8", page, strlen(page), false);
+}
+
+/* ---- the libwebsockets callback ---------------------------------------- */
+
+typedef struct {
+    ns_conn *conn;
+} ns_pss;
+
+static void ns_conn_close(ns_conn *c)
+{
+    while (c->subs)
+        ns_sub_drop(c, c->subs);
+    ns_out_free_all(c);
+    ns_conn_unmap(c);
+    ns_buf_free(&c->rx);
+    S.nconns--;
+    free(c);
+}
+
+static int ns_write_one(ns_conn *c)
+{
+    ns_out *o = c->out_head;
+    if (o == NULL) {
+        if (c->closing) {
+            lws_close_reason(c->wsi, c->close_code, (unsigned char *)c->close_reason,
+                             strlen(c->close_reason));
+            return -1;
+        }
+        return 0;
+    }
+    size_t len = o->head_len + (o->body ? o->body->len : 0) + (o->close_bracket ? 1 : 0);
+    ns_buf_reset(&S.wbuf);
+    if (ns_buf_reserve(&S.wbuf, LWS_PRE + len) != 0)
+        return -1;
+    char *p = S.wbuf.data + LWS_PRE;
+    memcpy(p, o->head, o->head_len);
+    if (o->body)
+        memcpy(p + o->head_len, o->body->data, o->body->len);
+    if (o->close_bracket)
+        p[len - 1] = ']';
+    c->out_head = o->next;
+    if (c->out_head == NULL)
+        c->out_tail = NULL;
+    c->out_bytes -= o->head_len + (o->body ? o->body->len : 0) + 1;
+    ns_payload_unref(o->body);
+    free(o);
+    if (lws_write(c->wsi, (uint8_t *)p, len, LWS_WRITE_TEXT) < (int)len)
+        return -1;
+    if (c->out_head || c->closing)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    ns_pss *pss = user;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        ns_drain_done();
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        return ns_http(wsi, (const char *)in);
+    case LWS_CALLBACK_ESTABLISHED: {
+        ns_conn *c = calloc(1, sizeof *c);
+        if (c == NULL)
+            return -1;
+        c->id = ++S.next_id;
+        c->wsi = wsi;
+        lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
+        c->map_next = S.buckets[c->id % NS_CONN_BUCKETS];
+        S.buckets[c->id % NS_CONN_BUCKETS] = c;
+        S.nconns++;
+        pss->conn = c;
+        if (atomic_load(&S.relay->stopping)) {
+            c->closing = true;
+            c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+            c->close_reason = "relay shutting down";
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE: {
+        ns_conn *c = pss->conn;
+        if (c == NULL)
+            return -1;
+        size_t max = S.relay->cfg.max_payload;
+        if (!c->rx_too_big && c->rx.len + len <= max)
+            ns_buf_add(&c->rx, in, len);
+        else
+            c->rx_too_big = true;
+        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+            return 0;
+        if (c->rx_too_big) {
+            char why[128];
+            snprintf(why, sizeof why, "invalid: message is larger than %zu bytes", max);
+            ns_send_notice(c, why);
+        } else if (!c->closing && !atomic_load(&S.relay->stopping)) {
+            ns_handle_message(c, c->rx.data ? c->rx.data : "", c->rx.len);
+        } else if (atomic_load(&S.relay->stopping)) {
+            ns_send_notice(c, "error: the relay is shutting down");
+        }
+        ns_buf_reset(&c->rx);
+        c->rx_too_big = false;
+        if (c->rx.cap > 65536)
+            ns_buf_free(&c->rx); /* do not keep a big buffer per idle connection */
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return pss->conn ? ns_write_one(pss->conn) : 0;
+    case LWS_CALLBACK_CLOSED:
+        if (pss->conn) {
+            ns_conn_close(pss->conn);
+            pss->conn = NULL;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols ns_protocols[] = {
+    {"nostr", ns_callback, sizeof(ns_pss), 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_extension ns_extensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate,
+     "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+    {NULL, NULL, NULL},
+};
+
+static const uint32_t ns_retry_table[] = {1000};
+static const lws_retry_bo_t ns_retry = {
+    .retry_ms_table = ns_retry_table,
+    .retry_ms_table_count = 1,
+    .conceal_count = 0,
+    .secs_since_valid_ping = 60,
+    .secs_since_valid_hangup = 120,
+    .jitter_percent = 0,
+};
+
+int ns_ws_init(ns_relay *r)
+{
+    memset(&S, 0, sizeof S);
+    S.relay = r;
+    S.index = ns_subindex_new();
+    if (S.index == NULL)
+        return NS_ENOMEM;
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = r->cfg.port;
+    info.protocols = ns_protocols;
+    info.extensions = ns_extensions;
+    info.retry_and_idle_policy = &ns_retry;
+    info.timeout_secs = 20;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
+    r->lws = lws_create_context(&info);
+    if (r->lws == NULL) {
+        ns_log_error("cannot listen on port %d", r->cfg.port);
+        return NS_EIO;
+    }
+    return 0;
+}
+
+void ns_ws_wake(void *relay)
+{
+    ns_relay *r = relay;
+    if (r->lws)
+        lws_cancel_service(r->lws);
+}
+
+static atomic_bool ns_tick_stop;
+
+/* Wakes the service loop every 100 ms during shutdown, so its deadlines
+ * are checked even when no result arrives. */
+static void *ns_ticker(void *arg)
+{
+    ns_relay *r = arg;
+    while (!atomic_load(&ns_tick_stop)) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+        ns_ws_wake(r);
+    }
+    return NULL;
+}
+
+int ns_ws_run(ns_relay *r)
+{
+    while (!atomic_load(&r->stopping))
+        lws_service(r->lws, 0);
+    ns_log_info("shutting down: answering %ld events in flight", S.inflight);
+    pthread_t tick;
+    bool ticking = pthread_create(&tick, NULL, ns_ticker, r) == 0;
+    time_t deadline = time(NULL) + 10;
+    while (S.inflight > 0 && time(NULL) < deadline) {
+        lws_service(r->lws, 0);
+        ns_drain_done();
+    }
+    /* Everyone gets what is queued, then a 1001 close. */
+    for (size_t b = 0; b < NS_CONN_BUCKETS; b++)
+        for (ns_conn *c = S.buckets[b]; c; c = c->map_next) {
+            if (!c->closing) {
+                c->closing = true;
+                c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+                c->close_reason = "relay shutting down";
+            }
+            lws_callback_on_writable(c->wsi);
+        }
+    deadline = time(NULL) + 3;
+    while (S.nconns > 0 && time(NULL) < deadline)
+        lws_service(r->lws, 0);
+    atomic_store(&ns_tick_stop, true);
+    if (ticking)
+        pthread_join(tick, NULL);
+    return 0;
+}
+
+void ns_ws_destroy(ns_relay *r)
+{
+    if (r->lws)
+        lws_context_destroy(r->lws);
+    r->lws = NULL;
+    ns_subindex_free(S.index);
+    S.index = NULL;
+    ns_buf_free(&S.wbuf);
+}
