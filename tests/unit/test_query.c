@@ -1,0 +1,67 @@
+/* test_query.c - unit tests for src/query.c (the SQL itself is run against
+ * a real PostgreSQL by the integration tests). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "err.h"
+#include "query.h"
+
+static ns_filter *F(const char *text)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    assert_non_null(j);
+    ns_filter_opts o = {4, 100};
+    ns_filter *f;
+    char reason[256];
+    if (ns_filter_from_json(j, &o, &f, reason, sizeof reason) != 0)
+        fail_msg("%s: %s", text, reason);
+    json_decref(j);
+    return f;
+}
+
+static void test_shapes(void **state)
+{
+    (void)state;
+    ns_filter *fs[3] = {
+        F("{\"kinds\":[1,7],\"since\":10,\"until\":20,\"limit\":99999}"),
+        F("{\"authors\":[\"abcde\",\"0000000000000000000000000000000000000000000000000000000000000001\"],"
+          "\"#e\":[\"x'y\",\"a\\\"b\\\\c\"],\"#p\":[\"q\"]}"),
+        F("{\"ids\":[]}"),
+    };
+    ns_query q;
+    assert_int_equal(ns_query_build(fs, 3, 500, 5000, 12345, &q), 2);
+    const char *sql = q.sql.data;
+    assert_non_null(strstr(sql, "event_kind IN (1,7) AND event_created_at >= 10 AND event_created_at <= 20"));
+    assert_non_null(strstr(sql, "LIMIT 5000)"));   /* clamped to max */
+    assert_non_null(strstr(sql, "LIMIT 500)"));    /* default */
+    assert_non_null(strstr(sql, "expires_at > 12345"));
+    assert_non_null(strstr(sql, " UNION "));
+    assert_non_null(strstr(sql, "event_pubkey IN ('\\x0000000000000000000000000000000000000000000000000000000000000001'::bytea)"));
+    assert_non_null(strstr(sql, "substring(event_pubkey from 1 for 3) BETWEEN '\\xabcde0'::bytea AND '\\xabcdef'::bytea"));
+    assert_non_null(strstr(sql, "t.tag_name = 'e'"));
+    assert_non_null(strstr(sql, "t.tag_name = 'p'"));
+    /* Client text never appears in the SQL, only in parameters. */
+    assert_null(strstr(sql, "x'y"));
+    assert_int_equal(q.nparams, 2);
+    assert_string_equal(q.params[0], "{\"x'y\",\"a\\\"b\\\\c\"}");
+    assert_string_equal(q.params[1], "{\"q\"}");
+    ns_query_free(&q);
+
+    /* Nothing to ask: every filter empty or limit 0. */
+    ns_filter *none[2] = {F("{\"ids\":[]}"), F("{\"limit\":0}")};
+    assert_int_equal(ns_query_build(none, 2, 500, 5000, 1, &q), 0);
+    ns_query_free(&q);
+    for (int i = 0; i < 3; i++)
+        ns_filter_free(fs[i]);
+    ns_filter_free(none[0]);
+    ns_filter_free(none[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_shapes)};
+    return cmocka_run_group_tests_name("query", tests, NULL, NULL);
+}
