@@ -62,6 +62,9 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/unit/testutil.h $(CORE_SRC) $(wildc
 	$(CLANG) -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  $(PKG_CFLAGS) -Isrc -Itests/unit $< $(CORE_SRC) -o $@ $(PKG_LIBS)
 
+build/explain_plans: tests/integration/explain_plans.c build/obj/config.o build/libnscore.a
+	$(CC) $(ALL_CFLAGS) $(RELAY_CFLAGS) $< build/obj/config.o build/libnscore.a -o $@ $(RELAY_LIBS) $(PKG_LIBS)
+
 build/bench_core: bench/bench_core.c build/libnscore.a
 	$(CC) $(ALL_CFLAGS) $< build/libnscore.a -o $@ $(PKG_LIBS)
 

@@ -10,8 +10,9 @@
 -- On a new, empty database this does nothing.
 DO $adopt$
 BEGIN
-    IF to_regclass('public.events') IS NOT NULL
-       AND (SELECT relkind FROM pg_class WHERE oid = 'public.events'::regclass) = 'r' THEN
+    -- (no ::regclass cast here: PL/pgSQL does not short-circuit AND, and the
+    -- cast fails on a new database)
+    IF coalesce((SELECT relkind FROM pg_class WHERE oid = to_regclass('public.events')), '-') = 'r' THEN
         RAISE NOTICE 'adopting a nostream database: converting events to a partitioned table';
         DROP TRIGGER IF EXISTS insert_event_tags ON public.events;
         ALTER TABLE public.events RENAME TO events_nostream_v2;
