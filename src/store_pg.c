@@ -373,6 +373,15 @@ void *ns_pg_writer_main(void *arg)
         }
         char why[512] = "";
         int outcome = conn ? ns_write_batch(conn, jobs, n, why, sizeof why) : -1;
+        if (outcome < 0 && conn != NULL) {
+            /* Often a connection that died while idle (PostgreSQL restarted).
+             * Retrying on a new one is safe even if the first attempt did
+             * commit: nostream_put_event then answers 'duplicate'. */
+            PQfinish(conn);
+            conn = ns_writer_connect(r);
+            why[0] = '\0';
+            outcome = conn ? ns_write_batch(conn, jobs, n, why, sizeof why) : -1;
+        }
         if (outcome == 1 && n > 1) {
             /* Find the culprit: each event on its own. */
             outcome = 0;
@@ -471,16 +480,25 @@ void *ns_pg_reader_main(void *arg)
     ns_qnode *node;
     while (ns_queue_pop_many(&r->read_q, &node, 1, -1) == 1) {
         ns_req_job *j = (ns_req_job *)node;
-        if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-            if (conn)
-                PQfinish(conn);
-            conn = ns_pg_connect(&r->cfg, "reader");
-            if (conn)
-                PQclear(PQexec(conn, "SET statement_timeout = '15s'"));
+        PGresult *res = NULL;
+        /* A connection that died while idle (PostgreSQL restarted) is only
+         * noticed when used: then reconnect and try once more. */
+        for (int attempt = 0; attempt < 2; attempt++) {
+            if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+                if (conn)
+                    PQfinish(conn);
+                conn = ns_pg_connect(&r->cfg, "reader");
+                if (conn)
+                    PQclear(PQexec(conn, "SET statement_timeout = '15s'"));
+            }
+            if (conn == NULL)
+                break;
+            PQclear(res);
+            res = PQexecParams(conn, j->sql, j->nparams, NULL, (const char *const *)j->params, NULL,
+                               NULL, 1);
+            if (PQresultStatus(res) == PGRES_TUPLES_OK || PQstatus(conn) == CONNECTION_OK)
+                break;
         }
-        PGresult *res = conn ? PQexecParams(conn, j->sql, j->nparams, NULL,
-                                            (const char *const *)j->params, NULL, NULL, 1)
-                             : NULL;
         if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
             int rows = PQntuples(res);
             for (int i = 0; i < rows; i++)
