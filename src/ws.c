@@ -78,6 +78,7 @@ typedef struct ns_conn {
     ns_sub *subs;
     int nsubs;
     int inflight;           /* EVENTs not yet answered */
+    int pumping;            /* subscriptions with stored events left to send */
     bool closing;           /* close once the queue is written */
     enum lws_close_status close_code;
     const char *close_reason;
@@ -91,6 +92,9 @@ typedef struct ns_sub_ext {
     ns_sub sub;
     ns_pending *pending;
     size_t pending_bytes;
+    ns_req_job *rows;       /* stored events still being sent, or NULL */
+    const char *rows_next;
+    uint32_t rows_left;
 } ns_sub_ext;
 
 /* ---- the service thread's state ---------------------------------------- */
@@ -250,7 +254,12 @@ static void ns_sub_drop(ns_conn *c, ns_sub *s)
     *p = s->next;
     c->nsubs--;
     ns_subindex_remove(S.index, s);
-    ns_pending_free((ns_sub_ext *)s);
+    ns_sub_ext *x = (ns_sub_ext *)s;
+    ns_pending_free(x);
+    if (x->rows) {
+        ns_req_job_free(x->rows);
+        c->pumping--;
+    }
     ns_sub_free(s);
 }
 
@@ -530,37 +539,34 @@ static void ns_event_done(ns_event_job *j)
     ns_event_job_free(j);
 }
 
-static void ns_req_done(ns_req_job *j)
+/* Sends a subscription's stored events while the connection's queue has
+ * room (half of max_outbound), so a big answer is paced by the reader
+ * instead of being queued whole; then EOSE and the live events held
+ * meanwhile. Called again from the write path as the queue drains. */
+static void ns_pump(ns_conn *c, ns_sub *s)
 {
-    ns_conn *c = ns_conn_find(j->conn_id);
-    ns_sub *s = c ? ns_sub_find(c, j->sub_id, strlen(j->sub_id)) : NULL;
-    if (s == NULL || s->seq != j->sub_seq || s->eose) {
-        ns_req_job_free(j); /* closed or replaced meanwhile */
-        return;
-    }
-    if (j->failed) {
-        ns_send_sub_msg(c, "CLOSED", s->id, s->id_len, j->msg);
-        ns_sub_drop(c, s);
-        ns_req_job_free(j);
-        return;
-    }
     ns_sub_ext *x = (ns_sub_ext *)s;
-    const char *p = j->rows.data;
-    for (uint32_t i = 0; i < j->nrows; i++) {
+    size_t room = S.relay->cfg.max_outbound / 2;
+    while (x->rows_left > 0 && c->out_bytes < room && !c->closing) {
+        const char *p = x->rows_next;
         size_t len = strlen(p);
         ns_payload *body = ns_payload_new(p, len);
         if (body) {
             ns_send_event(c, s, body);
             ns_payload_unref(body);
         }
-        /* A live event that is also among the stored ones is not sent twice. */
+        /* A live event that is also among the stored ones is not sent twice:
+         * both start with {"id":"<64 hex>". */
         for (ns_pending *q = x->pending; q; q = q->next)
             if (q->body && len > 72 && memcmp(q->body->data, p, 72) == 0) {
                 ns_payload_unref(q->body);
                 q->body = NULL;
             }
-        p += len + 1;
+        x->rows_next = p + len + 1;
+        x->rows_left--;
     }
+    if (x->rows_left > 0 || c->closing)
+        return;
     /* Held live events, oldest first (the list is newest first). */
     ns_pending *rev = NULL, *q = x->pending;
     while (q) {
@@ -576,7 +582,31 @@ static void ns_req_done(ns_req_job *j)
             ns_send_event(c, s, q->body);
     ns_pending_free(x);
     s->eose = true;
-    ns_req_job_free(j);
+    ns_req_job_free(x->rows);
+    x->rows = NULL;
+    c->pumping--;
+}
+
+static void ns_req_done(ns_req_job *j)
+{
+    ns_conn *c = ns_conn_find(j->conn_id);
+    ns_sub *s = c ? ns_sub_find(c, j->sub_id, strlen(j->sub_id)) : NULL;
+    if (s == NULL || s->seq != j->sub_seq || s->eose) {
+        ns_req_job_free(j); /* closed or replaced meanwhile */
+        return;
+    }
+    if (j->failed) {
+        ns_send_sub_msg(c, "CLOSED", s->id, s->id_len, j->msg);
+        ns_sub_drop(c, s);
+        ns_req_job_free(j);
+        return;
+    }
+    ns_sub_ext *x = (ns_sub_ext *)s;
+    x->rows = j;
+    x->rows_next = j->rows.data;
+    x->rows_left = j->nrows;
+    c->pumping++;
+    ns_pump(c, s);
 }
 
 static void ns_drain_done(void)
@@ -719,6 +749,10 @@ static int ns_write_one(ns_conn *c)
     free(o);
     if (lws_write(c->wsi, (uint8_t *)p, len, LWS_WRITE_TEXT) < (int)len)
         return -1;
+    if (c->pumping > 0 && c->out_bytes < S.relay->cfg.max_outbound / 2)
+        for (ns_sub *s = c->subs; s; s = s->next)
+            if (((ns_sub_ext *)s)->rows)
+                ns_pump(c, s);
     if (c->out_head || c->closing)
         lws_callback_on_writable(c->wsi);
     return 0;
