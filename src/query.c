@@ -116,9 +116,14 @@ static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t
         int p = ns_query_param(q, &arr);
         if (p < 0)
             return p;
-        ns_buf_addf(b, " AND event_id IN (SELECT t.event_id FROM event_tags t WHERE t.tag_name = '%c'"
+        /* The matching ids come from the local event_tags first (an
+         * InitPlan), then every partition, local or foreign, is asked for
+         * `event_id = ANY(those ids)`: postgres_fdw ships that array to the
+         * storage node, where the unique index on event_id answers it. A
+         * semi-join instead could pull a whole remote table across. */
+        ns_buf_addf(b, " AND event_id = ANY(ARRAY(SELECT t.event_id FROM event_tags t WHERE t.tag_name = '%c'"
                        " AND left(t.tag_value, 200) = ANY(ARRAY(SELECT left(v, 200) FROM "
-                       "unnest($%d::text[]) v)) AND t.tag_value = ANY($%d::text[]))",
+                       "unnest($%d::text[]) v)) AND t.tag_value = ANY($%d::text[])))",
                     f->tags[i].name, p, p);
     }
     ns_buf_addf(b, " ORDER BY event_created_at DESC, event_id LIMIT %lld)", (long long)limit);
