@@ -1,0 +1,101 @@
+// Storage layer with a foreign partition: the relay keeps every promise
+// when part of `events` lives on another PostgreSQL through postgres_fdw
+// (what a storage node is, minus the Yggdrasil transport, which
+// tests/distributed/ covers). Here events_hot covers [T, MAXVALUE) and a
+// second cluster holds [MINVALUE, T).
+import assert from 'node:assert/strict';
+import { test, before, after } from 'node:test';
+import { startPostgres, startRelay, connect, newKey, makeEvent, now, DB_USER, DB_NAME } from './harness.mjs';
+
+const T = now() - 10000;           // the boundary between the two partitions
+let coord, storage, relay, c;
+
+before(async () => {
+  storage = await startPostgres();
+  await storage.psql(`
+    CREATE TABLE events_data (
+      id uuid NOT NULL DEFAULT gen_random_uuid(), event_id bytea NOT NULL, event_pubkey bytea NOT NULL,
+      event_kind integer NOT NULL, event_created_at integer NOT NULL, event_content text NOT NULL,
+      event_tags jsonb NOT NULL DEFAULT '[]'::jsonb, event_signature bytea NOT NULL,
+      first_seen timestamp NOT NULL DEFAULT now(), deleted_at timestamp, event_deduplication jsonb,
+      remote_address inet, expires_at integer);
+    CREATE UNIQUE INDEX events_data_event_id_idx ON events_data (event_id);
+    ALTER TABLE events_data OWNER TO ${DB_USER};`);
+  coord = await startPostgres();
+  relay = await startRelay(coord);       // applies the migrations
+  await coord.psql(`
+    CREATE SERVER storage_test FOREIGN DATA WRAPPER postgres_fdw
+      OPTIONS (host '${storage.socketDir}', port '${storage.port}', dbname '${DB_NAME}',
+               async_capable 'true', fetch_size '1000', batch_size '100');
+    CREATE USER MAPPING FOR ${DB_USER} SERVER storage_test
+      OPTIONS (user '${DB_USER}', password_required 'false');
+    CREATE FOREIGN TABLE events_archive_test (
+      id uuid NOT NULL, event_id bytea NOT NULL, event_pubkey bytea NOT NULL, event_kind integer NOT NULL,
+      event_created_at integer NOT NULL, event_content text NOT NULL, event_tags jsonb NOT NULL,
+      event_signature bytea NOT NULL, first_seen timestamp NOT NULL, deleted_at timestamp,
+      event_deduplication jsonb, remote_address inet, expires_at integer)
+      SERVER storage_test OPTIONS (schema_name 'public', table_name 'events_data');
+    ALTER FOREIGN TABLE events_archive_test ALTER COLUMN id SET DEFAULT gen_random_uuid(),
+      ALTER COLUMN event_tags SET DEFAULT '[]'::jsonb, ALTER COLUMN first_seen SET DEFAULT now();
+    ALTER FOREIGN TABLE events_archive_test OWNER TO ${DB_USER};
+    ALTER TABLE events DETACH PARTITION events_hot;
+    ALTER TABLE events ATTACH PARTITION events_hot FOR VALUES FROM (${T}) TO (MAXVALUE);
+    ALTER TABLE events ATTACH PARTITION events_archive_test FOR VALUES FROM (MINVALUE) TO (${T});`);
+  c = await connect(relay.url);
+}, { timeout: 90000 });
+
+after(async () => {
+  if (c) await c.close();
+  if (relay) { await relay.stop().catch(() => {}); await relay.dispose(); }
+  if (coord) await coord.stop();
+  if (storage) await storage.stop();
+}, { timeout: 60000 });
+
+const key = newKey();
+const old = makeEvent(key, { kind: 1, content: 'old', tags: [['t', 'span']], created_at: T - 100 });
+const recent = makeEvent(key, { kind: 1, content: 'recent', tags: [['t', 'span']], created_at: T + 100 });
+
+test('inserts are routed by created_at; REQ spans both and prunes with since/until', async () => {
+  assert.equal((await c.publish(old))[2], true);
+  assert.equal((await c.publish(recent))[2], true);
+  assert.equal(await storage.psql('SELECT count(*) FROM events_data'), '1', 'the old event is on the node');
+  assert.equal(await coord.psql('SELECT count(*) FROM events_hot'), '1');
+  assert.deepEqual((await c.query({ authors: [key.pk] })).map((e) => e.id), [recent.id, old.id]);
+  assert.deepEqual((await c.query({ '#t': ['span'] })).map((e) => e.id), [recent.id, old.id], 'tags from local event_tags');
+  assert.deepEqual((await c.query({ authors: [key.pk], since: T })).map((e) => e.id), [recent.id]);
+  assert.deepEqual((await c.query({ authors: [key.pk], until: T - 1 })).map((e) => e.id), [old.id]);
+  assert.equal((await c.publish(old))[3].startsWith('duplicate:'), true, 'duplicate detected on the node');
+});
+
+test('replaceable events: a newer version in the hot range replaces one on the node', async () => {
+  const k = newKey();
+  const v1 = makeEvent(k, { kind: 0, content: 'v1', created_at: T - 50 });
+  const v2 = makeEvent(k, { kind: 0, content: 'v2', created_at: T + 50 });
+  const v0 = makeEvent(k, { kind: 0, content: 'v0', created_at: T - 60 });
+  assert.equal((await c.publish(v1))[2], true);
+  assert.equal((await c.publish(v2))[2], true);
+  assert.notEqual((await c.publish(v0))[2], true, 'older than the stored version');
+  assert.deepEqual((await c.query({ kinds: [0], authors: [k.pk] })).map((e) => e.id), [v2.id]);
+  assert.equal(await storage.psql('SELECT count(*) FROM events_data WHERE event_kind = 0'), '0', 'old version removed from the node');
+  const a1 = makeEvent(k, { kind: 30023, content: 'a1', tags: [['d', 'x']], created_at: T + 10 });
+  const a2 = makeEvent(k, { kind: 30023, content: 'a2', tags: [['d', 'x']], created_at: T - 10 });
+  assert.equal((await c.publish(a1))[2], true);
+  assert.notEqual((await c.publish(a2))[2], true, 'older addressable version refused across partitions');
+  assert.deepEqual((await c.query({ kinds: [30023], authors: [k.pk] })).map((e) => e.id), [a1.id]);
+});
+
+test('NIP-09 deletion reaches events on the node, and they cannot come back', async () => {
+  const del = makeEvent(key, { kind: 5, tags: [['e', old.id]], created_at: T + 200 });
+  assert.equal((await c.publish(del))[2], true);
+  assert.deepEqual((await c.query({ ids: [old.id] })), []);
+  assert.notEqual((await c.publish(old))[2], true);
+  assert.notEqual(await storage.psql(`SELECT deleted_at FROM events_data WHERE event_id = '\\x${old.id}'`), '');
+});
+
+test('plan: a spanning query scans both partitions, the foreign one asynchronously', async () => {
+  const plan = await coord.psql('EXPLAIN SELECT count(*) FROM events WHERE event_created_at > 0', { user: DB_USER });
+  assert.match(plan, /events_hot/);
+  assert.match(plan, /Async Foreign Scan on events_archive_test/);
+  const pruned = await coord.psql(`EXPLAIN SELECT count(*) FROM events WHERE event_created_at >= ${T}`, { user: DB_USER });
+  assert.doesNotMatch(pruned, /events_archive_test/);
+});
