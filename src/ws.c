@@ -79,6 +79,8 @@ typedef struct ns_conn {
     int nsubs;
     int inflight;           /* EVENTs not yet answered */
     int pumping;            /* subscriptions with stored events left to send */
+    int reqs;               /* REQ queries not yet answered */
+    bool paused;            /* reading stopped until the backlog shrinks */
     bool closing;           /* close once the queue is written */
     enum lws_close_status close_code;
     const char *close_reason;
@@ -96,6 +98,25 @@ typedef struct ns_sub_ext {
     const char *rows_next;
     uint32_t rows_left;
 } ns_sub_ext;
+
+/* Backpressure: a client that sends EVENTs or REQs faster than they are
+ * answered stops being read (lws_rx_flow_control) until its backlog falls
+ * to half, so the work queues stay bounded whatever clients do. */
+#define NS_MAX_INFLIGHT_EVENTS 256
+#define NS_MAX_PENDING_REQS 16
+
+static void ns_flow(ns_conn *c)
+{
+    bool over = c->inflight >= NS_MAX_INFLIGHT_EVENTS || c->reqs >= NS_MAX_PENDING_REQS;
+    bool under = c->inflight <= NS_MAX_INFLIGHT_EVENTS / 2 && c->reqs <= NS_MAX_PENDING_REQS / 2;
+    if (!c->paused && over) {
+        c->paused = true;
+        lws_rx_flow_control(c->wsi, 0);
+    } else if (c->paused && under) {
+        c->paused = false;
+        lws_rx_flow_control(c->wsi, 1);
+    }
+}
 
 /* ---- the service thread's state ---------------------------------------- */
 
@@ -369,6 +390,7 @@ static void ns_submit_event(ns_conn *c, const char *text, size_t len)
     }
     c->inflight++;
     S.inflight++;
+    ns_flow(c);
 }
 
 static void ns_handle_req(ns_conn *c, json_t *msg)
@@ -464,7 +486,10 @@ static void ns_handle_req(ns_conn *c, json_t *msg)
         ns_req_job_free(j);
         ns_send_sub_msg(c, "CLOSED", sid, sid_len, "error: the relay is shutting down");
         ns_sub_drop(c, s);
+        return;
     }
+    c->reqs++;
+    ns_flow(c);
 }
 
 static void ns_handle_message(ns_conn *c, const char *m, size_t len)
@@ -524,8 +549,10 @@ static void ns_event_done(ns_event_job *j)
 {
     ns_conn *c = ns_conn_find(j->conn_id);
     S.inflight--;
-    if (c)
+    if (c) {
         c->inflight--;
+        ns_flow(c);
+    }
     bool stored = j->result == NS_PUT_STORED || j->result == NS_PUT_EPHEMERAL;
     if (stored)
         ns_fanout(j->ev);
@@ -590,6 +617,10 @@ static void ns_pump(ns_conn *c, ns_sub *s)
 static void ns_req_done(ns_req_job *j)
 {
     ns_conn *c = ns_conn_find(j->conn_id);
+    if (c) {
+        c->reqs--;
+        ns_flow(c);
+    }
     ns_sub *s = c ? ns_sub_find(c, j->sub_id, strlen(j->sub_id)) : NULL;
     if (s == NULL || s->seq != j->sub_seq || s->eose) {
         ns_req_job_free(j); /* closed or replaced meanwhile */
