@@ -164,6 +164,7 @@ static void ns_out_free_all(ns_conn *c)
 }
 
 static void ns_send_notice(ns_conn *c, const char *msg);
+static void ns_cut_slow_reader(ns_conn *c);
 
 /* Queues a message: head, then the shared body and a closing bracket. */
 static void ns_enqueue(ns_conn *c, const char *head, size_t head_len, ns_payload *body, bool bracket)
@@ -186,16 +187,21 @@ static void ns_enqueue(ns_conn *c, const char *head, size_t head_len, ns_payload
         c->out_head = o;
     c->out_tail = o;
     c->out_bytes += head_len + (body ? body->len : 0) + 1;
-    if (c->out_bytes > S.relay->cfg.max_outbound) {
-        /* A slow reader: drop what it has not read, tell it why, close. */
-        ns_out_free_all(c);
-        ns_log_info("closing connection %llu from %s: more than %zu bytes unread",
-                    (unsigned long long)c->id, c->ip, S.relay->cfg.max_outbound);
-        ns_send_notice(c, "error: closing the connection: too much unread output (slow reader)");
-        c->closing = true;
-        c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
-        c->close_reason = "slow reader";
-    }
+    if (c->out_bytes > S.relay->cfg.max_outbound)
+        ns_cut_slow_reader(c);
+    lws_callback_on_writable(c->wsi);
+}
+
+/* A slow reader: drop what it has not read, tell it why, close. */
+static void ns_cut_slow_reader(ns_conn *c)
+{
+    ns_out_free_all(c);
+    ns_log_info("closing connection %llu from %s: more than %zu bytes unread",
+                (unsigned long long)c->id, c->ip, S.relay->cfg.max_outbound);
+    ns_send_notice(c, "error: closing the connection: too much unread output (slow reader)");
+    c->closing = true;
+    c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+    c->close_reason = "slow reader";
     lws_callback_on_writable(c->wsi);
 }
 
@@ -312,10 +318,7 @@ static void ns_deliver(ns_sub *s, void *arg)
     x->pending_bytes += body->len;
     if (x->pending_bytes > S.relay->cfg.max_outbound) {
         ns_pending_free(x);
-        ns_send_notice(c, "error: closing the connection: too much unread output (slow reader)");
-        c->closing = true;
-        c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
-        c->close_reason = "slow reader";
+        ns_cut_slow_reader(c);
     }
 }
 
