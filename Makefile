@@ -38,7 +38,7 @@ FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: all test unit unit-san fuzz fuzz-smoke integration integration-san bench-core clean
+.PHONY: all test unit unit-san fuzz fuzz-smoke integration integration-san distributed bench-core clean
 all: build/nostream
 
 build/nostream: $(RELAY_OBJ) build/libnscore.a
@@ -115,7 +115,16 @@ integration-san: build/nostream-san build/explain_plans tests/node_modules/.pack
 	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  node --test --test-concurrency=1 integration/
 
-test: unit unit-san fuzz-smoke integration integration-san
+# Distributed storage on real hosts: network namespaces, each with its own
+# yggdrasil and PostgreSQL (tests/distributed/README.md). Needs root, as CI
+# has; elsewhere it says so and is skipped.
+DISTRIBUTED_TESTS := tests/distributed/scripts-args.test.sh tests/distributed/scripts-local.test.sh \
+                     tests/distributed/topology-check.sh
+distributed: build/nostream
+	@if [ "$$(id -u)" -ne 0 ]; then echo "distributed: SKIPPED (needs root for network namespaces)"; exit 0; fi; \
+	set -e; for t in $(DISTRIBUTED_TESTS); do echo "== $$t"; bash $$t; done
+
+test: unit unit-san fuzz-smoke integration integration-san distributed
 	@echo "make test: all passed"
 
 bench-core: build/bench_core
