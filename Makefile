@@ -9,7 +9,7 @@
 
 CC      ?= cc
 CLANG   ?= clang
-PKGS    := jansson libsecp256k1 libcrypto
+PKGS    := jansson libsecp256k1 libcrypto yaml-0.1
 RELAY_PKGS := libwebsockets libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
@@ -19,7 +19,7 @@ ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc
 SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/event_fast.c src/filter.c src/query.c \
-            src/subs.c
+            src/subs.c src/settings.c
 RELAY_SRC := src/main.c src/ws.c src/store_pg.c src/ingest.c src/queue.c src/config.c src/log.c
 RELAY_OBJ := $(RELAY_SRC:src/%.c=build/obj/%.o)
 RELAY_CFLAGS := $(shell pkg-config --cflags $(RELAY_PKGS))
@@ -33,7 +33,7 @@ UNIT_SAN   := $(UNIT_SRC:tests/unit/%.c=build/unit-san/%)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-FUZZ_TARGETS := event filter
+FUZZ_TARGETS := event filter settings
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
