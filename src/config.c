@@ -54,6 +54,54 @@ static void ns_default_migrations(char *dst, size_t n)
     memcpy(dst + len2, "/../migrations", sizeof "/../migrations");
 }
 
+/* nostream reads 0 as "no limit" for these counts. */
+static int ns_unlimited(uint64_t v) { return v == 0 || v > INT_MAX ? INT_MAX : (int)v; }
+
+static void ns_copy_opt(char *dst, size_t n, const char *src)
+{
+    if (src != NULL)
+        ns_copy(dst, n, src);
+}
+
+/* Reads settings.yaml (writing the default first if there is none) and
+ * takes the values the relay enforces from it. */
+static int ns_config_apply_settings(ns_config *c, char *err, size_t errlen)
+{
+    snprintf(c->settings_path, sizeof c->settings_path, "%s/settings.yaml", c->config_dir);
+    int rc = ns_settings_write_default(c->settings_path, err, errlen);
+    if (rc < 0)
+        return rc;
+    if ((rc = ns_settings_load(c->settings_path, &c->settings, err, errlen)) != 0)
+        return rc;
+    const ns_settings *s = &c->settings;
+    c->max_payload = (size_t)s->network.max_payload_size;
+    if (s->workers.count > 0)
+        c->verify_threads = s->workers.count > 64 ? 64 : (int)s->workers.count;
+    c->max_subscriptions = ns_unlimited(s->limits.subscription.max_subscriptions);
+    c->max_filters = ns_unlimited(s->limits.subscription.max_filters);
+    c->max_filter_values = s->limits.subscription.max_filter_values > INT_MAX
+                               ? INT_MAX : (int)s->limits.subscription.max_filter_values;
+    c->max_subid_length = ns_unlimited(s->limits.subscription.max_subscription_id_length);
+    c->max_limit = ns_unlimited(s->limits.subscription.max_limit);
+    if (c->default_limit > c->max_limit)
+        c->default_limit = c->max_limit;
+    uint64_t mpl = s->limits.subscription.min_prefix_length;
+    c->min_prefix_length = mpl == 0 ? 1 : mpl > 64 ? 64 : (int)mpl;
+    c->created_at_max_positive_delta = (int64_t)s->limits.event.created_at_max_positive_delta;
+    c->created_at_max_negative_delta = (int64_t)s->limits.event.created_at_max_negative_delta;
+    c->content_max_length = 0; /* per kind: ns_settings_content_limit */
+    ns_copy_opt(c->relay_name, sizeof c->relay_name, s->info.name);
+    ns_copy_opt(c->relay_description, sizeof c->relay_description, s->info.description);
+    ns_copy_opt(c->relay_contact, sizeof c->relay_contact, s->info.contact);
+    ns_copy_opt(c->relay_url, sizeof c->relay_url, s->info.relay_url);
+    char pk[65];
+    if (ns_settings_info_pubkey(s, pk) == 0)
+        ns_copy(c->relay_pubkey, sizeof c->relay_pubkey, pk);
+    return 0;
+}
+
+void ns_config_free(ns_config *c) { ns_settings_free(&c->settings); }
+
 int ns_config_load(ns_config *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -66,6 +114,7 @@ int ns_config_load(ns_config *c, char *err, size_t errlen)
     ns_copy(c->db_name, sizeof c->db_name, "nostr_ts_relay");
     ns_copy(c->config_dir, sizeof c->config_dir, ".nostr");
     ns_default_migrations(c->migrations_dir, sizeof c->migrations_dir);
+    ns_settings_defaults(&c->settings);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     c->verify_threads = cpus > 0 ? (int)cpus : 2;
     c->reader_threads = 4;
@@ -85,6 +134,7 @@ int ns_config_load(ns_config *c, char *err, size_t errlen)
             "A nostream-compatible Nostr relay written in C");
 
     int rc;
+    ns_env_str("NOSTR_CONFIG_DIR", c->config_dir, sizeof c->config_dir);
     if ((rc = ns_env_int("RELAY_PORT", 1, 65535, &c->port, err, errlen)) != 0)
         return rc;
     ns_env_str("DB_HOST", c->db_host, sizeof c->db_host);
@@ -92,8 +142,9 @@ int ns_config_load(ns_config *c, char *err, size_t errlen)
     ns_env_str("DB_USER", c->db_user, sizeof c->db_user);
     ns_env_str("DB_PASSWORD", c->db_password, sizeof c->db_password);
     ns_env_str("DB_NAME", c->db_name, sizeof c->db_name);
-    ns_env_str("NOSTR_CONFIG_DIR", c->config_dir, sizeof c->config_dir);
     ns_env_str("MIGRATIONS_DIR", c->migrations_dir, sizeof c->migrations_dir);
+    if ((rc = ns_config_apply_settings(c, err, errlen)) != 0)
+        return rc;
     int port;
     if (ns_env_int("DB_PORT", 1, 65535, &port, err, errlen) != 0)
         return NS_ECONFIG;

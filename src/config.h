@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "settings.h"
+
 typedef struct ns_config {
     /* network */
     int port;                      /* RELAY_PORT, 8008 */
@@ -47,10 +49,18 @@ typedef struct ns_config {
     char relay_pubkey[65];
     char relay_contact[128];
     char relay_url[256];
+    /* settings.yaml as read (owned; ns_config_free releases it) */
+    ns_settings settings;
+    char settings_path[600];
 } ns_config;
 
-/* Fills c with defaults, then the environment. Returns 0, or NS_ECONFIG
- * with a message naming the bad variable in err. */
+/* Fills c with defaults, then $NOSTR_CONFIG_DIR/settings.yaml (written from
+ * nostream's defaults when missing), then the environment, which wins.
+ * Returns 0, or NS_ECONFIG / NS_EIO with a message naming the bad
+ * variable, or the settings key and line, in err. Release with
+ * ns_config_free (also after a failure). */
 int ns_config_load(ns_config *c, char *err, size_t errlen);
+
+void ns_config_free(ns_config *c);
 
 #endif

@@ -27,9 +27,47 @@ static void ns_salvage_id(ns_event_job *j)
     json_decref(o);
 }
 
-/* The relay's own limits on an otherwise valid event; fills msg. */
+/* NIP-13: the number of leading zero bits of a 32-byte value. */
+static uint32_t ns_leading_zero_bits(const uint8_t *v)
+{
+    uint32_t bits = 0;
+    for (int i = 0; i < 32; i++) {
+        if (v[i] == 0) {
+            bits += 8;
+            continue;
+        }
+        for (uint8_t b = v[i]; (b & 0x80) == 0; b <<= 1)
+            bits++;
+        break;
+    }
+    return bits;
+}
+
+/* The relay's own limits on an otherwise valid event (settings.yaml
+ * limits.event); fills msg with the NIP-01 prefix nostream uses. */
 static bool ns_event_allowed(const ns_config *c, const ns_event *ev, int64_t now, char *msg, size_t n)
 {
+    const struct ns_settings_event *le = &c->settings.limits.event;
+    char pk[65];
+    ns_hex_encode(ev->pubkey, 32, pk);
+    if (!ns_settings_pubkey_allowed(&c->settings, pk)) {
+        snprintf(msg, n, "blocked: pubkey not allowed");
+        return false;
+    }
+    if (!ns_settings_kind_allowed(&c->settings, ev->kind)) {
+        snprintf(msg, n, "blocked: event kind %u not allowed", ev->kind);
+        return false;
+    }
+    uint32_t pow = ns_leading_zero_bits(ev->id);
+    if (le->event_id_min_leading_zero_bits > 0 && pow < le->event_id_min_leading_zero_bits) {
+        snprintf(msg, n, "pow: difficulty %u is less than %u", pow, le->event_id_min_leading_zero_bits);
+        return false;
+    }
+    pow = ns_leading_zero_bits(ev->pubkey);
+    if (le->pubkey_min_leading_zero_bits > 0 && pow < le->pubkey_min_leading_zero_bits) {
+        snprintf(msg, n, "pow: pubkey difficulty %u is less than %u", pow, le->pubkey_min_leading_zero_bits);
+        return false;
+    }
     if (c->created_at_max_positive_delta > 0 && ev->created_at > now + c->created_at_max_positive_delta) {
         snprintf(msg, n, "invalid: created_at is more than %lld seconds in the future",
                  (long long)c->created_at_max_positive_delta);
@@ -40,8 +78,9 @@ static bool ns_event_allowed(const ns_config *c, const ns_event *ev, int64_t now
                  (long long)c->created_at_max_negative_delta);
         return false;
     }
-    if (c->content_max_length > 0 && ev->content.len > c->content_max_length) {
-        snprintf(msg, n, "invalid: content is longer than %zu bytes", c->content_max_length);
+    size_t max_content = ns_settings_content_limit(&c->settings, ev->kind);
+    if (max_content > 0 && ev->content.len > max_content) {
+        snprintf(msg, n, "invalid: content is longer than %zu bytes", max_content);
         return false;
     }
     if (ns_event_expired(ev, now)) {

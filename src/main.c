@@ -29,6 +29,28 @@ static void ns_on_signal(int sig)
     ns_ws_wake(&relay);
 }
 
+/* Names, once, every settings key that is accepted but not acted on, not
+ * known at all, or spelled the deprecated way: never silently ignored. */
+static void ns_log_list(const char *path, const char *what, const ns_strlist *l)
+{
+    if (l->n == 0)
+        return;
+    ns_buf b = NS_BUF_INIT;
+    for (size_t i = 0; i < l->n; i++)
+        ns_buf_addf(&b, "%s%s", i ? ", " : "", l->v[i]);
+    ns_buf_addc(&b, '\0');
+    ns_log_warn("%s: %s: %s", path, what, b.data ? b.data : "");
+    ns_buf_free(&b);
+}
+
+static void ns_log_settings_lists(const ns_config *c)
+{
+    ns_log_info("settings from %s", c->settings_path);
+    ns_log_list(c->settings_path, "accepted but not implemented", &c->settings.unimplemented);
+    ns_log_list(c->settings_path, "unknown keys (ignored)", &c->settings.unknown);
+    ns_log_list(c->settings_path, "deprecated names (used)", &c->settings.deprecated);
+}
+
 static void ns_join_all(pthread_t *t, int n)
 {
     for (int i = 0; i < n; i++)
@@ -40,8 +62,10 @@ int main(void)
     char err[512];
     if (ns_config_load(&relay.cfg, err, sizeof err) != 0) {
         ns_log_error("configuration: %s", err);
+        ns_config_free(&relay.cfg);
         return 2;
     }
+    ns_log_settings_lists(&relay.cfg);
     signal(SIGPIPE, SIG_IGN);
     ns_log_info("nostream-c starting: port %d, database %s@%s:%s/%s", relay.cfg.port, relay.cfg.db_user,
                 relay.cfg.db_host, relay.cfg.db_port, relay.cfg.db_name);
@@ -103,6 +127,7 @@ int main(void)
     ns_queue_destroy(&relay.done_q);
     free(verifiers);
     free(readers);
+    ns_config_free(&relay.cfg);
     ns_log_info("stopped");
     return 0;
 }

@@ -662,19 +662,28 @@ static void ns_drain_done(void)
 static void ns_nip11(ns_buf *b)
 {
     const ns_config *c = &S.relay->cfg;
+    ns_nip11_limitation l;
+    ns_settings_limitation(&c->settings, &l);
     json_t *lim = json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b}",
-                            "max_message_length", (json_int_t)c->max_payload,
+                            "max_message_length", (json_int_t)l.max_message_length,
                             "max_subscriptions", c->max_subscriptions,
                             "max_filters", c->max_filters,
                             "max_limit", c->max_limit,
                             "max_subid_length", c->max_subid_length,
-                            "min_pow_difficulty", 0,
-                            "max_content_length", (int)c->content_max_length,
-                            "auth_required", 0, "payment_required", 0, "restricted_writes", 0);
+                            "min_prefix", c->min_prefix_length,
+                            "min_pow_difficulty", (int)l.min_pow_difficulty,
+                            "auth_required", 0, "payment_required", 0,
+                            "restricted_writes", l.restricted_writes);
+    if (lim && l.max_content_length > 0)
+        json_object_set_new(lim, "max_content_length", json_integer((json_int_t)l.max_content_length));
+    if (lim && l.created_at_lower_limit > 0)
+        json_object_set_new(lim, "created_at_lower_limit", json_integer((json_int_t)l.created_at_lower_limit));
+    if (lim && l.created_at_upper_limit > 0)
+        json_object_set_new(lim, "created_at_upper_limit", json_integer((json_int_t)l.created_at_upper_limit));
     json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:[i,i,i,i,i,i,i,i], s:s, s:s, s:o}",
                              "name", c->relay_name, "description", c->relay_description,
                              "pubkey", c->relay_pubkey, "contact", c->relay_contact,
-                             "supported_nips", 1, 2, 4, 9, 11, 16, 33, 40,
+                             "supported_nips", 1, 2, 4, 9, 11, 13, 40, 33,
                              "software", "https://github.com/Cameri/nostream (C implementation)",
                              "version", NS_VERSION, "limitation", lim);
     char *s = info ? json_dumps(info, JSON_COMPACT) : NULL;
