@@ -38,7 +38,7 @@ FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: all test unit unit-san fuzz fuzz-smoke integration integration-san distributed bench-core clean
+.PHONY: all test unit unit-san fuzz fuzz-smoke integration integration-san distributed docker-test bench-core clean
 all: build/nostream
 
 build/nostream: $(RELAY_OBJ) build/libnscore.a
@@ -124,7 +124,16 @@ distributed: build/nostream
 	@if [ "$$(id -u)" -ne 0 ]; then echo "distributed: SKIPPED (needs root for network namespaces)"; exit 0; fi; \
 	set -e; for t in $(DISTRIBUTED_TESTS); do echo "== $$t"; bash $$t; done
 
-test: unit unit-san fuzz-smoke integration integration-san distributed
+# The Docker path for real: Debian's dockerd (private socket and data root),
+# images built FROM debian:bookworm (made with debootstrap when missing),
+# the coordinator stack and a storage node from the two compose files,
+# registration with the spec's command, an event through the relay landing
+# on the node. Root only (tests/docker/README.md).
+docker-test: tests/node_modules/.package-lock.json
+	@if [ "$$(id -u)" -ne 0 ]; then echo "docker-test: SKIPPED (needs root)"; exit 0; fi; \
+	bash tests/docker/compose.test.sh
+
+test: unit unit-san fuzz-smoke integration integration-san distributed docker-test
 	@echo "make test: all passed"
 
 bench-core: build/bench_core
