@@ -45,7 +45,8 @@ static uint32_t ns_leading_zero_bits(const uint8_t *v)
 
 /* The relay's own limits on an otherwise valid event (settings.yaml
  * limits.event); fills msg with the NIP-01 prefix nostream uses. */
-static bool ns_event_allowed(const ns_config *c, const ns_event *ev, int64_t now, char *msg, size_t n)
+static bool ns_event_allowed(const ns_config *c, ns_ratelimiter *limits, const char *ip,
+                             const ns_event *ev, int64_t now, char *msg, size_t n)
 {
     const struct ns_settings_event *le = &c->settings.limits.event;
     char pk[65];
@@ -87,6 +88,16 @@ static bool ns_event_allowed(const ns_config *c, const ns_event *ev, int64_t now
         snprintf(msg, n, "invalid: event has expired (NIP-40)");
         return false;
     }
+    /* Last: only an event that passes every other check is counted. */
+    size_t rule;
+    if (!ns_settings_event_rate_exempt(&c->settings, pk, ip) &&
+        !ns_ratelimit_hit(limits, 'e', pk, 64, &le->rate_limits, ev->kind, ns_now_ms(), &rule)) {
+        const ns_rate_limit *r = &le->rate_limits.v[rule];
+        snprintf(msg, n, "rate-limited: slow down: at most %llu events per %llu ms%s%s",
+                 (unsigned long long)r->rate, (unsigned long long)r->period_ms,
+                 r->description ? " for " : "", r->description ? r->description : "");
+        return false;
+    }
     return true;
 }
 
@@ -99,7 +110,8 @@ static void ns_ingest_one(ns_relay *r, ns_verifier *v, ns_event_job *j)
         memcpy(j->id, j->ev->id, 32);
         j->have_id = true;
         rc = ns_event_validate(j->ev, v, j->msg, sizeof j->msg);
-        if (rc == 0 && !ns_event_allowed(&r->cfg, j->ev, ns_now(), j->msg, sizeof j->msg))
+        if (rc == 0 && !ns_event_allowed(&r->cfg, r->limits, j->remote_ip, j->ev, ns_now(), j->msg,
+                                         sizeof j->msg))
             rc = NS_EINVAL;
     }
     free(j->text);

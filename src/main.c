@@ -75,6 +75,9 @@ int main(void)
     }
     atomic_store(&relay.db_ok, true);
 
+    relay.limits = ns_ratelimiter_new();
+    if (relay.limits == NULL)
+        return 1;
     ns_queue_init(&relay.verify_q, NULL, NULL);
     ns_queue_init(&relay.write_q, NULL, NULL);
     ns_queue_init(&relay.read_q, NULL, NULL);
@@ -127,6 +130,7 @@ int main(void)
     ns_queue_destroy(&relay.done_q);
     free(verifiers);
     free(readers);
+    ns_ratelimiter_free(relay.limits);
     ns_config_free(&relay.cfg);
     ns_log_info("stopped");
     return 0;

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "event.h"
 #include "queue.h"
+#include "ratelimit.h"
 
 typedef enum { NS_JOB_EVENT = 1, NS_JOB_REQ } ns_job_type;
 
@@ -80,6 +81,7 @@ typedef struct ns_relay {
     ns_queue done_q;         /* both: back to the WebSocket thread */
     atomic_bool stopping;    /* SIGTERM/SIGINT seen */
     atomic_bool db_ok;       /* the writer's last attempt reached PostgreSQL */
+    ns_ratelimiter *limits;  /* connection, message and event rate limits */
 } ns_relay;
 
 void ns_event_job_free(ns_event_job *j);

@@ -746,6 +746,75 @@ static int ns_http(struct lws *wsi, const char *uri)
     return ns_http_reply(wsi, 200, "text/html; charset=utf-8", page, strlen(page), false);
 }
 
+/* ---- client addresses and rate limits ----------------------------------- */
+
+/* The client's address: the peer's, or, when the peer is one of
+ * network.trustedProxies, what network.remoteIpHeader says (anyone else's
+ * header is ignored, so it cannot be used to dodge rate limits). */
+static void ns_client_ip(struct lws *wsi, char *out, size_t len)
+{
+    const ns_settings *s = &S.relay->cfg.settings;
+    char peer[64] = "", hdr[512] = "", name[80];
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    const char *h = s->network.remote_ip_header;
+    if (h != NULL && *h != '\0' && ns_settings_ip_in_list(peer, &s->network.trusted_proxies)) {
+        /* Headers libwebsockets knows are not "custom": ask for those by token. */
+        int rc;
+        if (strcmp(h, "x-forwarded-for") == 0)
+            rc = lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_X_FORWARDED_FOR);
+        else if (strcmp(h, "x-real-ip") == 0)
+            rc = lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_X_REAL_IP);
+        else {
+            snprintf(name, sizeof name, "%s:", h);
+            rc = lws_hdr_custom_copy(wsi, hdr, sizeof hdr, name, (int)strlen(name));
+        }
+        if (rc < 0)
+            hdr[0] = '\0';
+    }
+    if (ns_settings_client_ip(s, peer, hdr[0] ? hdr : NULL, out, len) < 0)
+        snprintf(out, len, "%s", peer);
+}
+
+static bool ns_connection_allowed(ns_conn *c)
+{
+    const ns_settings *s = &S.relay->cfg.settings;
+    if (ns_settings_ip_in_list(c->ip, &s->limits.connection.ip_blacklist)) {
+        ns_send_notice(c, "blocked: connections from this address are not allowed");
+        return false;
+    }
+    if (ns_settings_ip_in_list(c->ip, &s->limits.connection.ip_whitelist))
+        return true;
+    size_t rule;
+    if (ns_ratelimit_hit(S.relay->limits, 'c', c->ip, strlen(c->ip), &s->limits.connection.rate_limits,
+                         -1, ns_now_ms(), &rule))
+        return true;
+    char why[160];
+    snprintf(why, sizeof why, "rate-limited: too many connections: at most %llu per %llu ms",
+             (unsigned long long)s->limits.connection.rate_limits.v[rule].rate,
+             (unsigned long long)s->limits.connection.rate_limits.v[rule].period_ms);
+    ns_send_notice(c, why);
+    return false;
+}
+
+/* Counts one message of the client's address; answers and returns false
+ * when it is over limits.message.rateLimits (the message is dropped). */
+static bool ns_message_allowed(ns_conn *c)
+{
+    const ns_settings *s = &S.relay->cfg.settings;
+    if (ns_settings_ip_in_list(c->ip, &s->limits.message.ip_whitelist))
+        return true;
+    size_t rule;
+    if (ns_ratelimit_hit(S.relay->limits, 'm', c->ip, strlen(c->ip), &s->limits.message.rate_limits, -1,
+                         ns_now_ms(), &rule))
+        return true;
+    char why[160];
+    snprintf(why, sizeof why, "rate-limited: slow down: at most %llu messages per %llu ms",
+             (unsigned long long)s->limits.message.rate_limits.v[rule].rate,
+             (unsigned long long)s->limits.message.rate_limits.v[rule].period_ms);
+    ns_send_notice(c, why);
+    return false;
+}
+
 /* ---- the libwebsockets callback ---------------------------------------- */
 
 typedef struct {
@@ -816,7 +885,7 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return -1;
         c->id = ++S.next_id;
         c->wsi = wsi;
-        lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
+        ns_client_ip(wsi, c->ip, sizeof c->ip);
         c->map_next = S.buckets[c->id % NS_CONN_BUCKETS];
         S.buckets[c->id % NS_CONN_BUCKETS] = c;
         S.nconns++;
@@ -825,6 +894,11 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             c->closing = true;
             c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
             c->close_reason = "relay shutting down";
+            lws_callback_on_writable(wsi);
+        } else if (!ns_connection_allowed(c)) {
+            c->closing = true;
+            c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+            c->close_reason = "rate limited";
             lws_callback_on_writable(wsi);
         }
         return 0;
@@ -840,7 +914,9 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             c->rx_too_big = true;
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
             return 0;
-        if (c->rx_too_big) {
+        if (!c->rx_too_big && !ns_message_allowed(c)) {
+            /* dropped, answered inside */
+        } else if (c->rx_too_big) {
             char why[128];
             snprintf(why, sizeof why, "invalid: message is larger than %zu bytes", max);
             ns_send_notice(c, why);
