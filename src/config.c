@@ -102,6 +102,32 @@ static int ns_config_apply_settings(ns_config *c, char *err, size_t errlen)
 
 void ns_config_free(ns_config *c) { ns_settings_free(&c->settings); }
 
+int ns_config_reload(const ns_config *old, ns_config **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    /* The simplest way to get exactly what a start would give: load anew,
+     * then keep what cannot change while running (port, database, threads). */
+    ns_config *c = malloc(sizeof *c);
+    if (c == NULL)
+        return ns_fail(err, errlen, NS_ENOMEM, "out of memory");
+    int rc = ns_config_load(c, err, errlen);
+    if (rc != 0) {
+        ns_config_free(c);
+        free(c);
+        return rc;
+    }
+    c->port = old->port;
+    c->verify_threads = old->verify_threads;
+    c->reader_threads = old->reader_threads;
+    memcpy(c->db_host, old->db_host, sizeof c->db_host);
+    memcpy(c->db_port, old->db_port, sizeof c->db_port);
+    memcpy(c->db_user, old->db_user, sizeof c->db_user);
+    memcpy(c->db_password, old->db_password, sizeof c->db_password);
+    memcpy(c->db_name, old->db_name, sizeof c->db_name);
+    *out = c;
+    return 0;
+}
+
 int ns_config_load(ns_config *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);

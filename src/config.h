@@ -63,4 +63,10 @@ int ns_config_load(ns_config *c, char *err, size_t errlen);
 
 void ns_config_free(ns_config *c);
 
+/* Builds a new configuration from `old` with settings.yaml read again (the
+ * environment still wins). Returns 0 with *out a new heap config (release
+ * with ns_config_free then free), or an error with the reason in err and
+ * *out NULL: the caller keeps the old one. */
+int ns_config_reload(const ns_config *old, ns_config **out, char *err, size_t errlen);
+
 #endif

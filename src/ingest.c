@@ -110,7 +110,7 @@ static void ns_ingest_one(ns_relay *r, ns_verifier *v, ns_event_job *j)
         memcpy(j->id, j->ev->id, 32);
         j->have_id = true;
         rc = ns_event_validate(j->ev, v, j->msg, sizeof j->msg);
-        if (rc == 0 && !ns_event_allowed(&r->cfg, r->limits, j->remote_ip, j->ev, ns_now(), j->msg,
+        if (rc == 0 && !ns_event_allowed(ns_cfg(r), r->limits, j->remote_ip, j->ev, ns_now(), j->msg,
                                          sizeof j->msg))
             rc = NS_EINVAL;
     }

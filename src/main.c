@@ -9,6 +9,8 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,54 @@ static void ns_log_settings_lists(const ns_config *c)
     ns_log_list(c->settings_path, "deprecated names (used)", &c->settings.deprecated);
 }
 
+/* Replaced configurations, freed at exit (see ns_relay.live). */
+struct ns_retired {
+    ns_config *cfg;
+    struct ns_retired *next;
+};
+
+/* Watches settings.yaml and, when it changes, puts a freshly read
+ * configuration in force without a restart and without dropping anyone. A
+ * broken file keeps the previous settings and logs why. */
+static void *ns_settings_watch_main(void *arg)
+{
+    ns_relay *r = arg;
+    struct stat last;
+    bool have = stat(r->cfg.settings_path, &last) == 0;
+    while (!atomic_load(&r->stopping)) {
+        struct timespec ts = {0, 250 * 1000000L};
+        for (int i = 0; i < 4 && !atomic_load(&r->stopping); i++)
+            nanosleep(&ts, NULL);
+        struct stat now;
+        if (stat(r->cfg.settings_path, &now) != 0)
+            continue;
+        if (have && now.st_mtim.tv_sec == last.st_mtim.tv_sec && now.st_mtim.tv_nsec == last.st_mtim.tv_nsec &&
+            now.st_size == last.st_size && now.st_ino == last.st_ino)
+            continue;
+        last = now;
+        have = true;
+        char err[512];
+        ns_config *fresh;
+        if (ns_config_reload(ns_cfg(r), &fresh, err, sizeof err) != 0) {
+            ns_log_error("settings: %s changed but cannot be used, keeping the previous settings: %s",
+                         r->cfg.settings_path, err);
+            continue;
+        }
+        struct ns_retired *old = malloc(sizeof *old);
+        if (old == NULL) {
+            ns_config_free(fresh);
+            free(fresh);
+            continue;
+        }
+        old->cfg = atomic_exchange(&r->live, fresh);
+        old->next = r->retired;
+        r->retired = old;
+        ns_log_info("settings: reloaded %s", r->cfg.settings_path);
+        ns_log_settings_lists(fresh);
+    }
+    return NULL;
+}
+
 static void ns_join_all(pthread_t *t, int n)
 {
     for (int i = 0; i < n; i++)
@@ -75,6 +125,7 @@ int main(void)
     }
     atomic_store(&relay.db_ok, true);
 
+    atomic_store(&relay.live, &relay.cfg);
     relay.limits = ns_ratelimiter_new();
     if (relay.limits == NULL)
         return 1;
@@ -94,9 +145,10 @@ int main(void)
     int nv = relay.cfg.verify_threads, nr = relay.cfg.reader_threads;
     pthread_t *verifiers = calloc((size_t)nv, sizeof *verifiers);
     pthread_t *readers = calloc((size_t)nr, sizeof *readers);
-    pthread_t writer, maint;
+    pthread_t writer, maint, watcher;
     pthread_create(&writer, NULL, ns_pg_writer_main, &relay);
     pthread_create(&maint, NULL, ns_pg_maint_main, &relay);
+    pthread_create(&watcher, NULL, ns_settings_watch_main, &relay);
     for (int i = 0; i < nv; i++)
         pthread_create(&verifiers[i], NULL, ns_ingest_main, &relay);
     for (int i = 0; i < nr; i++)
@@ -114,6 +166,7 @@ int main(void)
     ns_queue_close(&relay.read_q);
     ns_join_all(readers, nr);
     pthread_join(maint, NULL);
+    pthread_join(watcher, NULL);
     ns_queue_close(&relay.done_q);
     ns_ws_destroy(&relay);
     for (ns_qnode *n = ns_queue_take_all(&relay.done_q); n;) {
@@ -131,6 +184,21 @@ int main(void)
     free(verifiers);
     free(readers);
     ns_ratelimiter_free(relay.limits);
+    /* The live config is either relay.cfg or the newest retired one's
+     * successor; free every heap config exactly once. */
+    ns_config *live = atomic_load(&relay.live);
+    if (live != &relay.cfg) {
+        ns_config_free(live);
+        free(live);
+    }
+    for (struct ns_retired *x = relay.retired, *n; x; x = n) {
+        n = x->next;
+        if (x->cfg != &relay.cfg) {
+            ns_config_free(x->cfg);
+            free(x->cfg);
+        }
+        free(x);
+    }
     ns_config_free(&relay.cfg);
     ns_log_info("stopped");
     return 0;

@@ -73,7 +73,12 @@ typedef struct ns_req_job {
 } ns_req_job;
 
 typedef struct ns_relay {
-    ns_config cfg;
+    ns_config cfg;           /* as started: ports, database, threads */
+    /* The settings in force: replaced whole when settings.yaml changes.
+     * Readers load the pointer once per message or event; replaced configs
+     * are kept (on `retired`) until exit, so no reader ever sees one freed. */
+    _Atomic(ns_config *) live;
+    struct ns_retired *retired;
     struct lws_context *lws;
     ns_queue verify_q;       /* ns_event_job: WebSocket -> verifiers */
     ns_queue write_q;        /* ns_event_job: verifiers -> writer */
@@ -83,6 +88,9 @@ typedef struct ns_relay {
     atomic_bool db_ok;       /* the writer's last attempt reached PostgreSQL */
     ns_ratelimiter *limits;  /* connection, message and event rate limits */
 } ns_relay;
+
+/* The settings in force (see ns_relay.live). */
+static inline const ns_config *ns_cfg(ns_relay *r) { return atomic_load(&r->live); }
 
 void ns_event_job_free(ns_event_job *j);
 void ns_req_job_free(ns_req_job *j);

@@ -187,7 +187,7 @@ static void ns_enqueue(ns_conn *c, const char *head, size_t head_len, ns_payload
         c->out_head = o;
     c->out_tail = o;
     c->out_bytes += head_len + (body ? body->len : 0) + 1;
-    if (c->out_bytes > S.relay->cfg.max_outbound)
+    if (c->out_bytes > ns_cfg(S.relay)->max_outbound)
         ns_cut_slow_reader(c);
     lws_callback_on_writable(c->wsi);
 }
@@ -197,7 +197,7 @@ static void ns_cut_slow_reader(ns_conn *c)
 {
     ns_out_free_all(c);
     ns_log_info("closing connection %llu from %s: more than %zu bytes unread",
-                (unsigned long long)c->id, c->ip, S.relay->cfg.max_outbound);
+                (unsigned long long)c->id, c->ip, ns_cfg(S.relay)->max_outbound);
     ns_send_notice(c, "error: closing the connection: too much unread output (slow reader)");
     c->closing = true;
     c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
@@ -316,7 +316,7 @@ static void ns_deliver(ns_sub *s, void *arg)
     p->next = x->pending;
     x->pending = p;
     x->pending_bytes += body->len;
-    if (x->pending_bytes > S.relay->cfg.max_outbound) {
+    if (x->pending_bytes > ns_cfg(S.relay)->max_outbound) {
         ns_pending_free(x);
         ns_cut_slow_reader(c);
     }
@@ -398,7 +398,7 @@ static void ns_submit_event(ns_conn *c, const char *text, size_t len)
 
 static void ns_handle_req(ns_conn *c, json_t *msg)
 {
-    const ns_config *cfg = &S.relay->cfg;
+    const ns_config *cfg = ns_cfg(S.relay);
     const json_t *jid = json_array_get(msg, 1);
     if (!json_is_string(jid)) {
         ns_send_notice(c, "invalid: REQ needs a subscription id string");
@@ -576,7 +576,7 @@ static void ns_event_done(ns_event_job *j)
 static void ns_pump(ns_conn *c, ns_sub *s)
 {
     ns_sub_ext *x = (ns_sub_ext *)s;
-    size_t room = S.relay->cfg.max_outbound / 2;
+    size_t room = ns_cfg(S.relay)->max_outbound / 2;
     while (x->rows_left > 0 && c->out_bytes < room && !c->closing) {
         const char *p = x->rows_next;
         size_t len = strlen(p);
@@ -661,7 +661,7 @@ static void ns_drain_done(void)
 
 static void ns_nip11(ns_buf *b)
 {
-    const ns_config *c = &S.relay->cfg;
+    const ns_config *c = ns_cfg(S.relay);
     ns_nip11_limitation l;
     ns_settings_limitation(&c->settings, &l);
     json_t *lim = json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b}",
@@ -753,7 +753,7 @@ static int ns_http(struct lws *wsi, const char *uri)
  * header is ignored, so it cannot be used to dodge rate limits). */
 static void ns_client_ip(struct lws *wsi, char *out, size_t len)
 {
-    const ns_settings *s = &S.relay->cfg.settings;
+    const ns_settings *s = &ns_cfg(S.relay)->settings;
     char peer[64] = "", hdr[512] = "", name[80];
     lws_get_peer_simple(wsi, peer, sizeof peer);
     const char *h = s->network.remote_ip_header;
@@ -777,7 +777,7 @@ static void ns_client_ip(struct lws *wsi, char *out, size_t len)
 
 static bool ns_connection_allowed(ns_conn *c)
 {
-    const ns_settings *s = &S.relay->cfg.settings;
+    const ns_settings *s = &ns_cfg(S.relay)->settings;
     if (ns_settings_ip_in_list(c->ip, &s->limits.connection.ip_blacklist)) {
         ns_send_notice(c, "blocked: connections from this address are not allowed");
         return false;
@@ -800,7 +800,7 @@ static bool ns_connection_allowed(ns_conn *c)
  * when it is over limits.message.rateLimits (the message is dropped). */
 static bool ns_message_allowed(ns_conn *c)
 {
-    const ns_settings *s = &S.relay->cfg.settings;
+    const ns_settings *s = &ns_cfg(S.relay)->settings;
     if (ns_settings_ip_in_list(c->ip, &s->limits.message.ip_whitelist))
         return true;
     size_t rule;
@@ -861,7 +861,7 @@ static int ns_write_one(ns_conn *c)
     free(o);
     if (lws_write(c->wsi, (uint8_t *)p, len, LWS_WRITE_TEXT) < (int)len)
         return -1;
-    if (c->pumping > 0 && c->out_bytes < S.relay->cfg.max_outbound / 2)
+    if (c->pumping > 0 && c->out_bytes < ns_cfg(S.relay)->max_outbound / 2)
         for (ns_sub *s = c->subs; s; s = s->next)
             if (((ns_sub_ext *)s)->rows)
                 ns_pump(c, s);
@@ -907,7 +907,7 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         ns_conn *c = pss->conn;
         if (c == NULL)
             return -1;
-        size_t max = S.relay->cfg.max_payload;
+        size_t max = ns_cfg(S.relay)->max_payload;
         if (!c->rx_too_big && c->rx.len + len <= max)
             ns_buf_add(&c->rx, in, len);
         else
