@@ -9,7 +9,7 @@
 
 CC      ?= cc
 CLANG   ?= clang
-PKGS    := jansson libsecp256k1 libcrypto yaml-0.1
+PKGS    := jansson libsecp256k1 libcrypto yaml-0.1 hiredis
 RELAY_PKGS := libwebsockets libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
@@ -19,8 +19,8 @@ ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc
 SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/event_fast.c src/filter.c src/query.c \
-            src/subs.c src/settings.c src/ratelimit.c
-RELAY_SRC := src/main.c src/ws.c src/store_pg.c src/ingest.c src/queue.c src/config.c src/log.c
+            src/subs.c src/settings.c src/ratelimit.c src/log.c
+RELAY_SRC := src/main.c src/ws.c src/store_pg.c src/ingest.c src/queue.c src/config.c
 RELAY_OBJ := $(RELAY_SRC:src/%.c=build/obj/%.o)
 RELAY_CFLAGS := $(shell pkg-config --cflags $(RELAY_PKGS))
 RELAY_LIBS   := $(shell pkg-config --libs $(RELAY_PKGS))

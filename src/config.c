@@ -169,6 +169,11 @@ int ns_config_load(ns_config *c, char *err, size_t errlen)
     ns_env_str("DB_PASSWORD", c->db_password, sizeof c->db_password);
     ns_env_str("DB_NAME", c->db_name, sizeof c->db_name);
     ns_env_str("MIGRATIONS_DIR", c->migrations_dir, sizeof c->migrations_dir);
+    ns_env_str("REDIS_HOST", c->redis_host, sizeof c->redis_host);
+    ns_env_str("REDIS_PASSWORD", c->redis_password, sizeof c->redis_password);
+    c->redis_port = 6379;
+    if ((rc = ns_env_int("REDIS_PORT", 1, 65535, &c->redis_port, err, errlen)) != 0)
+        return rc;
     if ((rc = ns_config_apply_settings(c, err, errlen)) != 0)
         return rc;
     int port;

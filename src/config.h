@@ -27,6 +27,9 @@ typedef struct ns_config {
     char db_password[256];         /* DB_PASSWORD (never logged) */
     char db_name[128];             /* DB_NAME */
     char config_dir[512];          /* NOSTR_CONFIG_DIR */
+    char redis_host[256];          /* REDIS_HOST: "" keeps rate limits in process */
+    int redis_port;                /* REDIS_PORT, 6379 */
+    char redis_password[256];      /* REDIS_PASSWORD (never logged) */
     char migrations_dir[512];      /* MIGRATIONS_DIR */
     int verify_threads;            /* signature-checking workers */
     int reader_threads;            /* REQ query workers, one connection each */

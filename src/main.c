@@ -129,6 +129,11 @@ int main(void)
     relay.limits = ns_ratelimiter_new();
     if (relay.limits == NULL)
         return 1;
+    if (relay.cfg.redis_host[0]) {
+        ns_ratelimiter_use_redis(relay.limits, relay.cfg.redis_host, relay.cfg.redis_port,
+                                 relay.cfg.redis_password);
+        ns_log_info("rate limits shared through Redis at %s:%d", relay.cfg.redis_host, relay.cfg.redis_port);
+    }
     ns_queue_init(&relay.verify_q, NULL, NULL);
     ns_queue_init(&relay.write_q, NULL, NULL);
     ns_queue_init(&relay.read_q, NULL, NULL);

@@ -9,6 +9,14 @@
  * the window. One limiter is shared by all threads under a mutex; keys
  * idle for longer than every period are dropped, so memory follows the
  * number of active keys. Hits that are refused are not counted.
+ *
+ * With Redis configured (REDIS_HOST, as nostream), the same windows live in
+ * Redis instead, as sorted sets of hit times updated by one Lua script per
+ * hit (check every rule, then count in each), timed by Redis's own clock,
+ * so several relay processes behind one load balancer share their limits.
+ * Each thread has its own connection. If Redis cannot be reached the hit
+ * is decided in process (logged), so an outage of Redis never stops the
+ * relay.
  */
 #ifndef NS_RATELIMIT_H
 #define NS_RATELIMIT_H
@@ -21,8 +29,13 @@
 
 typedef struct ns_ratelimiter ns_ratelimiter;
 
-/* Returns a new limiter (free with ns_ratelimiter_free), or NULL. */
+/* Returns a new in-process limiter (free with ns_ratelimiter_free), or NULL. */
 ns_ratelimiter *ns_ratelimiter_new(void);
+
+/* Makes rl share its windows through Redis at host (a path: a unix socket)
+ * and port, with an optional password (NULL or ""). Nothing is connected
+ * yet: each thread connects on its first hit. The strings are copied. */
+void ns_ratelimiter_use_redis(ns_ratelimiter *rl, const char *host, int port, const char *password);
 void ns_ratelimiter_free(ns_ratelimiter *rl);
 
 /* Records one hit of `key` (in namespace `ns`, e.g. 'c' connections, 'm'
