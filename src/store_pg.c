@@ -311,6 +311,11 @@ static int ns_write_batch(PGconn *conn, ns_event_job **jobs, size_t n, char *why
         goto out;
     }
     PQexitPipelineMode(conn);
+    /* A statement that failed inside BEGIN leaves the session in an aborted
+     * transaction block after the Sync (COMMIT was skipped): end it, or
+     * every later batch on this connection would fail too. */
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        PQclear(PQexec(conn, "ROLLBACK"));
     if (committed && !failed) {
         for (size_t i = 0; i < n; i++)
             jobs[i]->result = res[i];
