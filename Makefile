@@ -119,7 +119,7 @@ integration-san: build/nostream-san build/explain_plans tests/node_modules/.pack
 # yggdrasil and PostgreSQL (tests/distributed/README.md). Needs root, as CI
 # has; elsewhere it says so and is skipped.
 DISTRIBUTED_TESTS := tests/distributed/scripts-args.test.sh tests/distributed/scripts-local.test.sh \
-                     tests/distributed/topology-check.sh
+                     tests/distributed/topology-check.sh tests/distributed/e2e.test.sh
 distributed: build/nostream
 	@if [ "$$(id -u)" -ne 0 ]; then echo "distributed: SKIPPED (needs root for network namespaces)"; exit 0; fi; \
 	set -e; for t in $(DISTRIBUTED_TESTS); do echo "== $$t"; bash $$t; done
