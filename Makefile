@@ -38,7 +38,7 @@ FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: all test unit unit-san fuzz fuzz-smoke integration integration-san distributed docker-test bench-core clean
+.PHONY: all test unit unit-san fuzz fuzz-smoke integration integration-san distributed docker-test bench bench-core clean
 all: build/nostream
 
 build/nostream: $(RELAY_OBJ) build/libnscore.a
@@ -69,6 +69,19 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/unit/testutil.h $(CORE_SRC) $(wildc
 
 build/explain_plans: tests/integration/explain_plans.c build/obj/config.o build/libnscore.a
 	$(CC) $(ALL_CFLAGS) $(RELAY_CFLAGS) $< build/obj/config.o build/libnscore.a -o $@ $(RELAY_LIBS) $(PKG_LIBS)
+
+# Load tools (bench/README.md): the load generator and the database seeder.
+LOADGEN_PKGS := libwebsockets libuv
+build/loadgen: bench/loadgen.c bench/evgen.c bench/evgen.h build/libnscore.a
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(LOADGEN_PKGS)) -Ibench bench/loadgen.c bench/evgen.c \
+	  build/libnscore.a -o $@ $(shell pkg-config --libs $(LOADGEN_PKGS)) $(PKG_LIBS) -lm
+build/seed: bench/seed.c bench/evgen.c bench/evgen.h build/libnscore.a
+	$(CC) $(ALL_CFLAGS) -Ibench bench/seed.c bench/evgen.c build/libnscore.a -o $@ $(PKG_LIBS) -lm
+
+# A throwaway PostgreSQL and relay, BENCH_EVENTS seeded events, the standard
+# scenarios; ends with one summary line per scenario (bench/README.md).
+bench: build/nostream build/loadgen build/seed
+	bench/run.sh
 
 build/bench_core: bench/bench_core.c build/libnscore.a
 	$(CC) $(ALL_CFLAGS) $< build/libnscore.a -o $@ $(PKG_LIBS)
