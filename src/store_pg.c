@@ -534,12 +534,40 @@ void *ns_pg_reader_main(void *arg)
 
 /* ---- maintenance -------------------------------------------------------- */
 
-static const char ns_purge_sql[] =
-    "WITH gone AS (DELETE FROM events WHERE event_id IN ("
-    "  SELECT event_id FROM events WHERE expires_at IS NOT NULL AND expires_at <= $1::integer"
-    "  LIMIT 5000) RETURNING event_id),"
-    " tags AS (DELETE FROM event_tags WHERE event_id IN (SELECT event_id FROM gone))"
-    " SELECT count(*) FROM gone";
+/* The purge works one partition at a time, so that a storage node that
+ * cannot be reached (or is being re-attached) only delays its own purge. */
+static const char ns_partitions_sql[] =
+    "SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+    " WHERE i.inhparent = 'events'::regclass ORDER BY 1";
+
+static bool ns_purge_partition(PGconn *conn, const char *part, const char *now)
+{
+    ns_buf sql = NS_BUF_INIT;
+    /* `part` comes from regclass::text, which quotes it as an identifier. */
+    ns_buf_addf(&sql,
+                "WITH gone AS (DELETE FROM %s WHERE event_id IN ("
+                "  SELECT event_id FROM %s WHERE expires_at IS NOT NULL AND expires_at <= $1::integer"
+                "  LIMIT 5000) RETURNING event_id),"
+                " tags AS (DELETE FROM event_tags WHERE event_id IN (SELECT event_id FROM gone))"
+                " SELECT count(*) FROM gone",
+                part, part);
+    ns_buf_addc(&sql, '\0');
+    const char *params[1] = {now};
+    bool more = false;
+    for (int round = 0; round < 100 && ns_buf_ok(&sql); round++) {
+        PGresult *res = PQexecParams(conn, sql.data, 1, NULL, params, NULL, NULL, 0);
+        bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+        more = ok && atoi(PQgetvalue(res, 0, 0)) > 0;
+        if (!ok)
+            ns_log_warn("maintenance: purge of expired events in %s failed, will retry: %s", part,
+                        PQresultErrorMessage(res));
+        PQclear(res);
+        if (!more)
+            break;
+    }
+    ns_buf_free(&sql);
+    return PQstatus(conn) == CONNECTION_OK;
+}
 
 void *ns_pg_maint_main(void *arg)
 {
@@ -561,17 +589,12 @@ void *ns_pg_maint_main(void *arg)
         }
         char now[24];
         snprintf(now, sizeof now, "%lld", (long long)ns_now());
-        const char *params[1] = {now};
-        for (int round = 0; round < 100 && !atomic_load(&r->stopping); round++) {
-            PGresult *res = PQexecParams(conn, ns_purge_sql, 1, NULL, params, NULL, NULL, 0);
-            bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-            bool more = ok && atoi(PQgetvalue(res, 0, 0)) > 0;
-            if (!ok)
-                ns_log_warn("maintenance: purge of expired events failed: %s", PQresultErrorMessage(res));
-            PQclear(res);
-            if (!more)
-                break;
-        }
+        PGresult *parts = PQexec(conn, ns_partitions_sql);
+        if (PQresultStatus(parts) == PGRES_TUPLES_OK)
+            for (int i = 0; i < PQntuples(parts) && !atomic_load(&r->stopping); i++)
+                if (!ns_purge_partition(conn, PQgetvalue(parts, i, 0), now))
+                    break;
+        PQclear(parts);
     }
     if (conn)
         PQfinish(conn);

@@ -446,7 +446,10 @@ for _ in $(seq 150); do kill -0 "$RELAY_PID" 2>/dev/null || break; sleep 0.1; do
 if kill -0 "$RELAY_PID" 2>/dev/null; then bad "relay still running 15 s after SIGTERM"
 else wait "$RELAY_PID"; rc=$?; eq "relay exits 0 on SIGTERM" "$rc" 0; RELAY_PID=""; fi
 if grep -qiE "assert|sanitizer|segmentation" "$WORK/relay.log"; then bad "relay log shows a crash"; tail -n 20 "$WORK/relay.log" | sed 's/^/#   /'; fi
-relay_errors="$(grep -E '^[0-9TZ:.-]+ (error|warn) ' "$WORK/relay.log" | grep -v -e 'accepted but not implemented' -e 'no partition of relation' || true)"
+# A purge that meets a storage node while the coordinator's Yggdrasil is
+# restarted by add/remove-storage-node.sh warns and retries 30 s later:
+# expected, and only that node's purge waits.
+relay_errors="$(grep -E '^[0-9TZ:.-]+ (error|warn) ' "$WORK/relay.log" | grep -v -e 'accepted but not implemented' -e 'no partition of relation' -e 'maintenance: purge of expired events in events_archive_' || true)"
 eq "relay log: no error or warning but the expected refusal" "$relay_errors" ""
 if timeout 120 "$TOPO" down "$TD" >"$WORK/topology-down.log" 2>&1; then TOPO_UP=0; ok "topology.sh down"
 else bad "topology.sh down"; tail -n 10 "$WORK/topology-down.log" | sed 's/^/#   /'; fi
