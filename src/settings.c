@@ -1797,22 +1797,30 @@ static void ns_d_strs(ns_buf *b, const ns_strlist *l)
     ns_buf_addc(b, ']');
 }
 
+/* The part rate-limit and content entries share: "{description: ..,
+ * kinds: [..], " (each when present), after ", " for all but the first. */
+static void ns_d_entry_head(ns_buf *b, size_t i, const char *description, bool has_kinds,
+                            const ns_kindlist *kinds)
+{
+    ns_buf_adds(b, i ? ", {" : "{");
+    if (description) {
+        ns_buf_adds(b, "description: ");
+        ns_d_str(b, description);
+        ns_buf_adds(b, ", ");
+    }
+    if (has_kinds) {
+        ns_buf_adds(b, "kinds: ");
+        ns_d_kinds(b, kinds);
+        ns_buf_adds(b, ", ");
+    }
+}
+
 static void ns_d_rates(ns_buf *b, const ns_rate_limits *l)
 {
     ns_buf_addc(b, '[');
     for (size_t i = 0; i < l->n; i++) {
         const ns_rate_limit *r = &l->v[i];
-        ns_buf_adds(b, i ? ", {" : "{");
-        if (r->description) {
-            ns_buf_adds(b, "description: ");
-            ns_d_str(b, r->description);
-            ns_buf_adds(b, ", ");
-        }
-        if (r->has_kinds) {
-            ns_buf_adds(b, "kinds: ");
-            ns_d_kinds(b, &r->kinds);
-            ns_buf_adds(b, ", ");
-        }
+        ns_d_entry_head(b, i, r->description, r->has_kinds, &r->kinds);
         ns_buf_addf(b, "period: %llu, rate: %llu}", (unsigned long long)r->period_ms,
                     (unsigned long long)r->rate);
     }
@@ -1824,17 +1832,7 @@ static void ns_d_content(ns_buf *b, const ns_content_limits *l)
     ns_buf_addc(b, '[');
     for (size_t i = 0; i < l->n; i++) {
         const ns_content_limit *c = &l->v[i];
-        ns_buf_adds(b, i ? ", {" : "{");
-        if (c->description) {
-            ns_buf_adds(b, "description: ");
-            ns_d_str(b, c->description);
-            ns_buf_adds(b, ", ");
-        }
-        if (c->has_kinds) {
-            ns_buf_adds(b, "kinds: ");
-            ns_d_kinds(b, &c->kinds);
-            ns_buf_adds(b, ", ");
-        }
+        ns_d_entry_head(b, i, c->description, c->has_kinds, &c->kinds);
         ns_buf_addf(b, "maxLength: %llu}", (unsigned long long)c->max_length);
     }
     ns_buf_addc(b, ']');
