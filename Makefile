@@ -20,7 +20,7 @@ SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 
 CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/event_fast.c src/filter.c src/query.c \
             src/subs.c src/settings.c src/ratelimit.c src/log.c
-RELAY_SRC := src/main.c src/ws.c src/store_pg.c src/ingest.c src/queue.c src/config.c
+RELAY_SRC := src/main.c src/ws.c src/store_pg.c src/storage.c src/ingest.c src/queue.c src/config.c
 RELAY_OBJ := $(RELAY_SRC:src/%.c=build/obj/%.o)
 RELAY_CFLAGS := $(shell pkg-config --cflags $(RELAY_PKGS))
 RELAY_LIBS   := $(shell pkg-config --libs $(RELAY_PKGS))

@@ -113,6 +113,7 @@ sn_load_parts
 
 # --- checks against the current state (nothing changed yet) -----------------
 sn_load_pending
+sn_refuse_during_outage
 if [ -n "$SN_PM_NODE" ] && [ "$SN_PM_NODE" != "$name" ]; then
   sn_resume_pending "$name" "$batch_size" "$batch_window"   # refuses with 3
 fi

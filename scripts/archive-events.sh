@@ -81,6 +81,7 @@ sn_lock
 sn_db_preflight
 sn_load_parts
 sn_load_pending
+sn_refuse_during_outage
 
 if [ -n "$SN_PM_NODE" ]; then
   if [ "$dry" = 1 ]; then

@@ -80,6 +80,7 @@ sn_init
 sn_db_preflight
 sn_load_parts
 sn_load_pending
+[ "$mode" = status ] || sn_refuse_during_outage
 
 case "$mode" in
 status)

@@ -53,6 +53,7 @@ out="$(sn_sql "SELECT coalesce((SELECT relkind::text FROM pg_class WHERE oid = t
   sn_die 1 "cannot use the coordinator database $DB_NAME on $DB_HOST:$DB_PORT as $DB_USER: $out"
 [ "$out" = p ] || sn_die 1 "table events in $DB_NAME is not partitioned"
 sn_load_pending
+sn_refuse_during_outage
 [ "$SN_PM_NODE" = "$name" ] &&
   sn_die 3 "an unfinished move of rows to node $name exists; finish it (run the command that started it again) or cancel it with narrow-hot.sh --abort, then remove the node"
 

@@ -19,6 +19,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "relay.h"
+#include "storage.h"
 #include "store_pg.h"
 #include "ws.h"
 
@@ -127,7 +128,8 @@ int main(void)
 
     atomic_store(&relay.live, &relay.cfg);
     relay.limits = ns_ratelimiter_new();
-    if (relay.limits == NULL)
+    relay.storage = ns_storage_new();
+    if (relay.limits == NULL || relay.storage == NULL)
         return 1;
     if (relay.cfg.redis_host[0]) {
         ns_ratelimiter_use_redis(relay.limits, relay.cfg.redis_host, relay.cfg.redis_port,
@@ -150,7 +152,8 @@ int main(void)
     int nv = relay.cfg.verify_threads, nr = relay.cfg.reader_threads;
     pthread_t *verifiers = calloc((size_t)nv, sizeof *verifiers);
     pthread_t *readers = calloc((size_t)nr, sizeof *readers);
-    pthread_t writer, maint, watcher;
+    pthread_t writer, maint, watcher, monitor;
+    pthread_create(&monitor, NULL, ns_storage_main, &relay);
     pthread_create(&writer, NULL, ns_pg_writer_main, &relay);
     pthread_create(&maint, NULL, ns_pg_maint_main, &relay);
     pthread_create(&watcher, NULL, ns_settings_watch_main, &relay);
@@ -172,6 +175,7 @@ int main(void)
     ns_join_all(readers, nr);
     pthread_join(maint, NULL);
     pthread_join(watcher, NULL);
+    pthread_join(monitor, NULL); /* after the writer and readers: they may wait on it */
     ns_queue_close(&relay.done_q);
     ns_ws_destroy(&relay);
     for (ns_qnode *n = ns_queue_take_all(&relay.done_q); n;) {
@@ -189,6 +193,7 @@ int main(void)
     free(verifiers);
     free(readers);
     ns_ratelimiter_free(relay.limits);
+    ns_storage_free(relay.storage);
     /* The live config is either relay.cfg or the newest retired one's
      * successor; free every heap config exactly once. */
     ns_config *live = atomic_load(&relay.live);

@@ -9,7 +9,9 @@
  *   - the writer (store_pg.c) owns one PostgreSQL connection and stores
  *     checked events in batched transactions;
  *   - readers (store_pg.c) own one connection each and answer REQs;
- *   - the maintenance thread purges expired events.
+ *   - the maintenance thread purges expired events;
+ *   - the storage monitor (storage.c) swaps unreachable storage nodes out
+ *     and back in.
  * Jobs travel only through the queues below; a job belongs to whoever
  * popped it last. Results come back through `done`, whose push wakes the
  * WebSocket thread.
@@ -87,6 +89,7 @@ typedef struct ns_relay {
     atomic_bool stopping;    /* SIGTERM/SIGINT seen */
     atomic_bool db_ok;       /* the writer's last attempt reached PostgreSQL */
     ns_ratelimiter *limits;  /* connection, message and event rate limits */
+    struct ns_storage *storage; /* the storage-node monitor (storage.h) */
 } ns_relay;
 
 /* The settings in force (see ns_relay.live). */

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "log.h"
 #include "query.h"
+#include "storage.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -251,9 +252,12 @@ static ns_put_result ns_put_parse(PGresult *res)
 /* Sends BEGIN, the events, COMMIT in one pipeline and reads the answers.
  * Returns 0 when committed (results set), 1 when a statement failed (the
  * transaction rolled back, connection fine), -1 when the connection broke
- * (outcome unknown: nothing may be answered OK true). */
-static int ns_write_batch(PGconn *conn, ns_event_job **jobs, size_t n, char *why, size_t whylen)
+ * (outcome unknown: nothing may be answered OK true). The first failure's
+ * text goes to why, its SQLSTATE to state. */
+static int ns_write_batch(PGconn *conn, ns_event_job **jobs, size_t n, char *why, size_t whylen,
+                          char state[6])
 {
+    state[0] = '\0';
     ns_put_params *pp = calloc(n, sizeof *pp);
     ns_put_result *res = calloc(n, sizeof *res);
     if (pp == NULL || res == NULL) {
@@ -286,8 +290,11 @@ static int ns_write_batch(PGconn *conn, ns_event_job **jobs, size_t n, char *why
         }
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_FATAL_ERROR) {
-            if (!failed)
+            if (!failed) {
                 snprintf(why, whylen, "%s", PQresultErrorMessage(r));
+                const char *st5 = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                snprintf(state, 6, "%s", st5 ? st5 : "");
+            }
             failed = true;
         } else if (q >= 1 && q <= n) {
             res[q - 1] = ns_put_parse(r);
@@ -376,8 +383,9 @@ void *ns_pg_writer_main(void *arg)
             conn = ns_writer_connect(r);
             atomic_store(&r->db_ok, conn != NULL);
         }
-        char why[512] = "";
-        int outcome = conn ? ns_write_batch(conn, jobs, n, why, sizeof why) : -1;
+        char why[512] = "", state[6];
+        uint64_t gen = ns_storage_generation(r->storage);
+        int outcome = conn ? ns_write_batch(conn, jobs, n, why, sizeof why, state) : -1;
         if (outcome < 0 && conn != NULL) {
             /* Often a connection that died while idle (PostgreSQL restarted).
              * Retrying on a new one is safe even if the first attempt did
@@ -385,14 +393,21 @@ void *ns_pg_writer_main(void *arg)
             PQfinish(conn);
             conn = ns_writer_connect(r);
             why[0] = '\0';
-            outcome = conn ? ns_write_batch(conn, jobs, n, why, sizeof why) : -1;
+            outcome = conn ? ns_write_batch(conn, jobs, n, why, sizeof why, state) : -1;
+        }
+        if (outcome == 1 && ns_storage_suspect(state, why) &&
+            ns_storage_recheck(r->storage, why, gen, 20000)) {
+            /* A storage node failed the batch and has been swapped out
+             * since (its range is now held locally): once more. */
+            why[0] = '\0';
+            outcome = ns_write_batch(conn, jobs, n, why, sizeof why, state);
         }
         if (outcome == 1 && n > 1) {
             /* Find the culprit: each event on its own. */
             outcome = 0;
             for (size_t i = 0; i < n && outcome == 0; i++) {
                 char w[512] = "";
-                int o = ns_write_batch(conn, &jobs[i], 1, w, sizeof w);
+                int o = ns_write_batch(conn, &jobs[i], 1, w, sizeof w, state);
                 if (o == 1) {
                     ns_log_warn("writer: event refused by the database: %s", w);
                     snprintf(jobs[i]->msg, sizeof jobs[i]->msg, "error: the database refused this event");
@@ -486,6 +501,9 @@ void *ns_pg_reader_main(void *arg)
     while (ns_queue_pop_many(&r->read_q, &node, 1, -1) == 1) {
         ns_req_job *j = (ns_req_job *)node;
         PGresult *res = NULL;
+        uint64_t gen = ns_storage_generation(r->storage);
+        bool rechecked = false;
+    again:
         /* A connection that died while idle (PostgreSQL restarted) is only
          * noticed when used: then reconnect and try once more. */
         for (int attempt = 0; attempt < 2; attempt++) {
@@ -503,6 +521,15 @@ void *ns_pg_reader_main(void *arg)
                                NULL, 1);
             if (PQresultStatus(res) == PGRES_TUPLES_OK || PQstatus(conn) == CONNECTION_OK)
                 break;
+        }
+        if (!rechecked && conn != NULL && PQstatus(conn) == CONNECTION_OK &&
+            PQresultStatus(res) != PGRES_TUPLES_OK &&
+            ns_storage_suspect(PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorMessage(res))) {
+            /* A storage node did not answer: once it is swapped out, the
+             * query returns what every other partition has. */
+            rechecked = true;
+            if (ns_storage_recheck(r->storage, PQresultErrorMessage(res), gen, 20000))
+                goto again;
         }
         if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
             int rows = PQntuples(res);

@@ -14,6 +14,7 @@
 #include "filter.h"
 #include "log.h"
 #include "query.h"
+#include "storage.h"
 #include "subs.h"
 
 #include <libwebsockets.h>
@@ -573,6 +574,26 @@ static void ns_event_done(ns_event_job *j)
  * room (half of max_outbound), so a big answer is paced by the reader
  * instead of being queued whole; then EOSE and the live events held
  * meanwhile. Called again from the write path as the queue drains. */
+/* A REQ whose filters reach into the range of a storage node that is
+ * swapped out (storage.h) got only what the other partitions hold: say so
+ * before its EOSE, so the client knows the answer may be partial. */
+static void ns_notice_gaps(ns_conn *c, const ns_sub *s)
+{
+    int64_t since = INT64_MAX, until = 0;
+    for (size_t i = 0; i < s->nfilters; i++) {
+        const ns_filter *f = s->filters[i];
+        since = f->since < 0 ? -1 : (since < 0 ? since : (f->since < since ? f->since : since));
+        until = (until < 0 || f->until < 0) ? -1 : (f->until > until ? f->until : until);
+    }
+    char gaps[512], msg[768];
+    if (ns_storage_describe_gaps(S.relay->storage, since, until, gaps, sizeof gaps) == 0)
+        return;
+    snprintf(msg, sizeof msg,
+             "warning: storage unreachable: %s; stored events in that range are missing from "
+             "this answer until it returns", gaps);
+    ns_send_notice(c, msg);
+}
+
 static void ns_pump(ns_conn *c, ns_sub *s)
 {
     ns_sub_ext *x = (ns_sub_ext *)s;
@@ -606,6 +627,7 @@ static void ns_pump(ns_conn *c, ns_sub *s)
         q = next;
     }
     x->pending = rev;
+    ns_notice_gaps(c, s);
     ns_send_sub_msg(c, "EOSE", s->id, s->id_len, NULL);
     for (q = x->pending; q; q = q->next)
         if (q->body)

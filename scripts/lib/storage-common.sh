@@ -323,6 +323,20 @@ sn_load_pending() {
     SN_PM_HOT_LO SN_PM_HOT_HI SN_PM_COPIED SN_PM_MARKED <<<"$out"
 }
 
+# While the relay holds the range of an unreachable node locally
+# (nostream_storage_outage, see docs/operations.md), `events` does not have
+# its usual partitions: changing the layout then would strand the held
+# events. Refuses (exit 3) until every node is back.
+sn_refuse_during_outage() {
+  local out
+  out="$(sn_sql "SELECT CASE WHEN to_regclass('nostream_storage_outage') IS NULL THEN ''
+                      ELSE (SELECT string_agg(server || ' since ' || since::text, ', ')
+                              FROM nostream_storage_outage) END;" 2>&1)" ||
+    sn_die 1 "cannot read the storage outage state: $out"
+  [ -z "$out" ] ||
+    sn_die 3 "storage node(s) unreachable and held locally by the relay: $out; wait until they are back (scripts/storage-status.sh) before changing the partitions"
+}
+
 # --- planning --------------------------------------------------------------------
 
 # sn_plan NODE FROM TO: what it takes for node NODE's partition to cover

@@ -5,42 +5,16 @@
 // second cluster holds [MINVALUE, T).
 import assert from 'node:assert/strict';
 import { test, before, after } from 'node:test';
-import { startPostgres, startRelay, connect, newKey, makeEvent, now, DB_USER, DB_NAME } from './harness.mjs';
+import { startPostgres, startRelay, connect, newKey, makeEvent, now, attachStorageNode, DB_USER } from './harness.mjs';
 
 const T = now() - 10000;           // the boundary between the two partitions
 let coord, storage, relay, c;
 
 before(async () => {
   storage = await startPostgres();
-  await storage.psql(`
-    CREATE TABLE events_data (
-      id uuid NOT NULL DEFAULT gen_random_uuid(), event_id bytea NOT NULL, event_pubkey bytea NOT NULL,
-      event_kind integer NOT NULL, event_created_at integer NOT NULL, event_content text NOT NULL,
-      event_tags jsonb NOT NULL DEFAULT '[]'::jsonb, event_signature bytea NOT NULL,
-      first_seen timestamp NOT NULL DEFAULT now(), deleted_at timestamp, event_deduplication jsonb,
-      remote_address inet, expires_at integer);
-    CREATE UNIQUE INDEX events_data_event_id_idx ON events_data (event_id);
-    ALTER TABLE events_data OWNER TO ${DB_USER};`);
   coord = await startPostgres();
   relay = await startRelay(coord);       // applies the migrations
-  await coord.psql(`
-    CREATE SERVER storage_test FOREIGN DATA WRAPPER postgres_fdw
-      OPTIONS (host '${storage.socketDir}', port '${storage.port}', dbname '${DB_NAME}',
-               async_capable 'true', fetch_size '1000', batch_size '100');
-    CREATE USER MAPPING FOR ${DB_USER} SERVER storage_test
-      OPTIONS (user '${DB_USER}', password_required 'false');
-    CREATE FOREIGN TABLE events_archive_test (
-      id uuid NOT NULL, event_id bytea NOT NULL, event_pubkey bytea NOT NULL, event_kind integer NOT NULL,
-      event_created_at integer NOT NULL, event_content text NOT NULL, event_tags jsonb NOT NULL,
-      event_signature bytea NOT NULL, first_seen timestamp NOT NULL, deleted_at timestamp,
-      event_deduplication jsonb, remote_address inet, expires_at integer)
-      SERVER storage_test OPTIONS (schema_name 'public', table_name 'events_data');
-    ALTER FOREIGN TABLE events_archive_test ALTER COLUMN id SET DEFAULT gen_random_uuid(),
-      ALTER COLUMN event_tags SET DEFAULT '[]'::jsonb, ALTER COLUMN first_seen SET DEFAULT now();
-    ALTER FOREIGN TABLE events_archive_test OWNER TO ${DB_USER};
-    ALTER TABLE events DETACH PARTITION events_hot;
-    ALTER TABLE events ATTACH PARTITION events_hot FOR VALUES FROM (${T}) TO (MAXVALUE);
-    ALTER TABLE events ATTACH PARTITION events_archive_test FOR VALUES FROM (MINVALUE) TO (${T});`);
+  await attachStorageNode(coord, storage, { name: 'archive_test', below: T });
   c = await connect(relay.url);
 }, { timeout: 90000 });
 

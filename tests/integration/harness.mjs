@@ -792,3 +792,43 @@ export function useRelay(opts = {}) {
 
   return ctx;
 }
+
+// ------------------------------------------------------- storage nodes
+
+/**
+ * Makes `storage` (a startPostgres() cluster) a storage node of `coord`,
+ * as scripts/add-storage-node.sh would, minus the Yggdrasil transport:
+ * an `events_data` table there, a foreign server `storage_<name>` and a
+ * foreign table `events_<name>` here, attached to `events` for
+ * [MINVALUE, below) while events_hot keeps [below, MAXVALUE). The relay
+ * must have applied its migrations on `coord` already.
+ */
+export async function attachStorageNode(coord, storage, { name, below }) {
+  await storage.psql(`
+    CREATE TABLE events_data (
+      id uuid NOT NULL DEFAULT gen_random_uuid(), event_id bytea NOT NULL, event_pubkey bytea NOT NULL,
+      event_kind integer NOT NULL, event_created_at integer NOT NULL, event_content text NOT NULL,
+      event_tags jsonb NOT NULL DEFAULT '[]'::jsonb, event_signature bytea NOT NULL,
+      first_seen timestamp NOT NULL DEFAULT now(), deleted_at timestamp, event_deduplication jsonb,
+      remote_address inet, expires_at integer);
+    CREATE UNIQUE INDEX events_data_event_id_idx ON events_data (event_id);
+    ALTER TABLE events_data OWNER TO ${DB_USER};`);
+  await coord.psql(`
+    CREATE SERVER storage_${name} FOREIGN DATA WRAPPER postgres_fdw
+      OPTIONS (host '${storage.socketDir}', port '${storage.port}', dbname '${DB_NAME}',
+               async_capable 'true', fetch_size '1000', batch_size '100', connect_timeout '5');
+    CREATE USER MAPPING FOR ${DB_USER} SERVER storage_${name}
+      OPTIONS (user '${DB_USER}', password_required 'false');
+    CREATE FOREIGN TABLE events_${name} (
+      id uuid NOT NULL, event_id bytea NOT NULL, event_pubkey bytea NOT NULL, event_kind integer NOT NULL,
+      event_created_at integer NOT NULL, event_content text NOT NULL, event_tags jsonb NOT NULL,
+      event_signature bytea NOT NULL, first_seen timestamp NOT NULL, deleted_at timestamp,
+      event_deduplication jsonb, remote_address inet, expires_at integer)
+      SERVER storage_${name} OPTIONS (schema_name 'public', table_name 'events_data');
+    ALTER FOREIGN TABLE events_${name} ALTER COLUMN id SET DEFAULT gen_random_uuid(),
+      ALTER COLUMN event_tags SET DEFAULT '[]'::jsonb, ALTER COLUMN first_seen SET DEFAULT now();
+    ALTER FOREIGN TABLE events_${name} OWNER TO ${DB_USER};
+    ALTER TABLE events DETACH PARTITION events_hot;
+    ALTER TABLE events ATTACH PARTITION events_hot FOR VALUES FROM (${below}) TO (MAXVALUE);
+    ALTER TABLE events ATTACH PARTITION events_${name} FOR VALUES FROM (MINVALUE) TO (${below});`);
+}
