@@ -8,14 +8,23 @@
 #   connect  BENCH_CONNECT idle connections (first, on a relay that has
 #            served nothing yet, so its memory figure is clean)
 #   publish  50 connections x 20 events in flight, BENCH_SECONDS
+#   publish_rate  the same 50 connections, open loop at 10,000 events/s
 #   req      20 connections, one REQ in flight each, authors-kinds-limit10
+#   req_limit100  the same with limit 100 (events delivered per second)
 #   fanout   10,000 subscriptions over 1,000 connections, 1,000 events/s
 # Each prints its table and JSON line (all kept in the work directory with
 # KEEP_TMP=1); the run ends with one summary line per scenario:
 #   publish events_per_s=N p99_ms=N
+#   publish_rate events_per_s=N p99_ms=N
 #   req req_per_s=N p99_ms=N
+#   req_limit100 req_per_s=N events_per_s=N p99_ms=N
 #   fanout p99_ms=N missed=N
 #   connect kib_per_conn=N
+#
+# Growth mode (BENCH_GROWTH="100000 1000000 10000000", say): instead of the
+# above, seeds the database batch by batch up to each size and runs the req
+# shapes authors-kinds-limit10, tag-p and ids at each, ending with one line
+# per size: growth events=N <shape>_p50_ms=N <shape>_p99_ms=N ...
 #
 # Environment: BENCH_EVENTS (1000000), BENCH_SECONDS (10), BENCH_CONNECT
 # (10000, fewer when the open-file limit is lower), BENCH_TIMEOUT (whole
@@ -37,6 +46,7 @@ BENCH_EVENTS=${BENCH_EVENTS:-1000000}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_CONNECT=${BENCH_CONNECT:-10000}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-1800}
+BENCH_GROWTH=${BENCH_GROWTH:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -49,7 +59,7 @@ command -v curl >/dev/null || die "curl is needed (to wait for the relay's /heal
 for b in "$RELAY_BIN" "$LOADGEN" "$SEED"; do
     [ -x "$b" ] || die "$b not built: make build/nostream build/loadgen build/seed"
 done
-case "$BENCH_EVENTS$BENCH_SECONDS$BENCH_CONNECT$BENCH_TIMEOUT" in
+case "$BENCH_EVENTS$BENCH_SECONDS$BENCH_CONNECT$BENCH_TIMEOUT${BENCH_GROWTH// /}" in
     *[!0-9]*) die "BENCH_EVENTS, BENCH_SECONDS, BENCH_CONNECT and BENCH_TIMEOUT are whole numbers" ;;
 esac
 
@@ -220,15 +230,26 @@ done
 curl -fsS -m 1 "http://127.0.0.1:$RELAY_PORT/healthz" >/dev/null || { tail -20 "$WORK/relay/relay.log" >&2; die "the relay is not healthy after 30 s"; }
 
 # ---- seed
-log "seed: $BENCH_EVENTS events (signed on $(nproc) threads, loaded with COPY)"
-t0=$(date +%s)
-step timeout 1500 bash -c 'set -o pipefail; "$1" -n "$2" --authors-out "$3/authors.txt" --ids-out "$3/ids.txt" |
-    "$4/psql" -X -q -v ON_ERROR_STOP=1 -h "$5" -p "$6" -U nostr_ts_relay -d nostr_ts_relay -f - >"$3/seed-psql.log" 2>&1' \
-    seed "$SEED" "$BENCH_EVENTS" "$WORK" "$PG_BIN" "$PGSOCK" "$PGPORT" ||
-    { tail -20 "$WORK/seed-psql.log" >&2; die "seeding failed"; }
-step timeout 600 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "$PGPORT" -U postgres -d nostr_ts_relay \
-    -c "VACUUM ANALYZE events_hot, event_tags" || die "VACUUM ANALYZE failed"
-log "seeded in $(($(date +%s) - t0)) s: $("$PG_BIN/psql" -X -At -h "$PGSOCK" -p "$PGPORT" -U postgres -d nostr_ts_relay -c "SELECT count(*) || ' events, ' || pg_size_pretty(pg_database_size('nostr_ts_relay')) FROM events")"
+# seed_more N SEED: adds N events made with --seed SEED (its own 10,000
+# authors), loaded with COPY, then VACUUM ANALYZE. Authors and sample ids
+# accumulate in $WORK/authors.txt and $WORK/ids.txt.
+SEED_NOW=$(( $(date +%s) / 3600 * 3600 ))
+seed_more() {
+    local n=$1 sd=$2 t0
+    t0=$(date +%s)
+    log "seed: $n events, --seed $sd (signed on $(nproc) threads, loaded with COPY)"
+    step timeout 7200 bash -c 'set -o pipefail; "$1" -n "$2" --seed "$7" --now "$8" --authors-out "$3/authors.$7.txt" --ids-out "$3/ids.$7.txt" |
+        "$4/psql" -X -q -v ON_ERROR_STOP=1 -h "$5" -p "$6" -U nostr_ts_relay -d nostr_ts_relay -f - >"$3/seed-psql.log" 2>&1' \
+        seed "$SEED" "$n" "$WORK" "$PG_BIN" "$PGSOCK" "$PGPORT" "$sd" "$SEED_NOW" ||
+        { tail -20 "$WORK/seed-psql.log" >&2; die "seeding failed"; }
+    cat "$WORK/authors.$sd.txt" >>"$WORK/authors.txt"
+    cat "$WORK/ids.$sd.txt" >>"$WORK/ids.txt"
+    step timeout 3600 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "$PGPORT" -U postgres -d nostr_ts_relay \
+        -c "VACUUM ANALYZE events_hot, event_tags" || die "VACUUM ANALYZE failed"
+    log "seeded in $(($(date +%s) - t0)) s: $("$PG_BIN/psql" -X -At -h "$PGSOCK" -p "$PGPORT" -U postgres -d nostr_ts_relay -c "SELECT count(*) || ' events, ' || pg_size_pretty(pg_database_size('nostr_ts_relay')) FROM events")"
+}
+: >"$WORK/authors.txt"
+: >"$WORK/ids.txt"
 
 # ---- scenarios
 # Runs one loadgen scenario with a time bound; prints its table, keeps its
@@ -247,14 +268,6 @@ scenario() {
     kill -0 "$RELAY_PID" 2>/dev/null || { tail -30 "$WORK/relay/relay.log" >&2; die "the relay died during $name"; }
 }
 
-S=$BENCH_SECONDS
-scenario connect 300 connect -n "$BENCH_CONNECT" --hold 3
-sleep 2
-scenario publish $((S + 120)) publish -c 50 -w 20 -s "$S"
-scenario req $((S + 120)) req -c 20 -s "$S" --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
-scenario fanout $((S + 300)) fanout --subs 10000 -c 1000 -r 1000 -s "$S"
-
-# ---- summary
 # num FILE KEY: the number after "KEY": in the JSON line, or NA.
 num() {
     local v
@@ -262,9 +275,49 @@ num() {
     echo "${v:-NA}"
 }
 fmt() { case "$1" in NA) echo NA ;; *) LC_ALL=C printf "%.${2}f" "$1" ;; esac; }
+
+S=$BENCH_SECONDS
+if [ -n "$BENCH_GROWTH" ]; then
+    # Growth: the same indexed queries as the database grows, batch by batch.
+    total=0 batch=1
+    for target in $BENCH_GROWTH; do
+        [ "$target" -gt "$total" ] || die "BENCH_GROWTH must be increasing numbers of events"
+        seed_more $((target - total)) "$batch"
+        total=$target
+        for shape in authors-kinds-limit10 tag-p ids; do
+            scenario "growth_${target}_$shape" $((S + 120)) req -c 20 -s "$S" --shape "$shape" \
+                --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
+        done
+        batch=$((batch + 1))
+    done
+    echo
+    for target in $BENCH_GROWTH; do
+        line="growth events=$target"
+        for shape in authors-kinds-limit10 tag-p ids; do
+            line="$line ${shape}_p50_ms=$(fmt "$(num "growth_${target}_$shape" p50_ms)" 2) ${shape}_p99_ms=$(fmt "$(num "growth_${target}_$shape" p99_ms)" 2)"
+        done
+        echo "$line"
+    done
+    exit 0
+fi
+seed_more "$BENCH_EVENTS" 1
+scenario connect 300 connect -n "$BENCH_CONNECT" --hold 3
+sleep 2
+scenario publish $((S + 120)) publish -c 50 -w 20 -s "$S"
+# The same 50 connections open loop at 10,000 events/s: the latency a
+# client sees at that rate (closed loop, 1,000 events in flight make the
+# latency 1,000 / rate by Little's law, whatever the relay does).
+scenario publish_rate $((S + 120)) publish -c 50 -r 10000 -s "$S"
+scenario req $((S + 120)) req -c 20 -s "$S" --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
+scenario req_limit100 $((S + 120)) req -c 20 -s "$S" --shape limit100 --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
+scenario fanout $((S + 300)) fanout --subs 10000 -c 1000 -r 1000 -s "$S"
+
+# ---- summary
 echo
 echo "relay log: $(grep -c ' error ' "$WORK/relay/relay.log" || true) error lines, $(grep -c ' warn ' "$WORK/relay/relay.log" || true) warnings"
 echo "publish events_per_s=$(fmt "$(num publish events_per_s)" 0) p99_ms=$(fmt "$(num publish p99_ms)" 1)"
+echo "publish_rate events_per_s=$(fmt "$(num publish_rate events_per_s)" 0) p99_ms=$(fmt "$(num publish_rate p99_ms)" 1)"
 echo "req req_per_s=$(fmt "$(num req req_per_s)" 0) p99_ms=$(fmt "$(num req p99_ms)" 1)"
+echo "req_limit100 req_per_s=$(fmt "$(num req_limit100 req_per_s)" 0) events_per_s=$(fmt "$(num req_limit100 events_per_s)" 0) p99_ms=$(fmt "$(num req_limit100 p99_ms)" 1)"
 echo "fanout p99_ms=$(fmt "$(num fanout p99_ms)" 1) missed=$(num fanout missed)"
 echo "connect kib_per_conn=$(fmt "$(num connect kib_per_conn)" 2)"
