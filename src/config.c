@@ -119,6 +119,7 @@ int ns_config_reload(const ns_config *old, ns_config **out, char *err, size_t er
     c->port = old->port;
     c->verify_threads = old->verify_threads;
     c->reader_threads = old->reader_threads;
+    c->writer_threads = old->writer_threads;
     memcpy(c->db_host, old->db_host, sizeof c->db_host);
     memcpy(c->db_port, old->db_port, sizeof c->db_port);
     memcpy(c->db_user, old->db_user, sizeof c->db_user);
@@ -144,6 +145,7 @@ int ns_config_load(ns_config *c, char *err, size_t errlen)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     c->verify_threads = cpus > 0 ? (int)cpus : 2;
     c->reader_threads = 4;
+    c->writer_threads = 2;
     c->write_batch = 256;
     c->max_subscriptions = 10;
     c->max_filters = 10;
@@ -180,7 +182,8 @@ int ns_config_load(ns_config *c, char *err, size_t errlen)
     if (ns_env_int("DB_PORT", 1, 65535, &port, err, errlen) != 0)
         return NS_ECONFIG;
     if ((rc = ns_env_int("VERIFY_THREADS", 1, 64, &c->verify_threads, err, errlen)) != 0 ||
-        (rc = ns_env_int("READER_THREADS", 1, 64, &c->reader_threads, err, errlen)) != 0)
+        (rc = ns_env_int("READER_THREADS", 1, 64, &c->reader_threads, err, errlen)) != 0 ||
+        (rc = ns_env_int("WRITER_THREADS", 1, NS_MAX_WRITERS, &c->writer_threads, err, errlen)) != 0)
         return rc;
     return 0;
 }

@@ -15,6 +15,9 @@
 
 #include "settings.h"
 
+/* Most writer threads (WRITER_THREADS). */
+#define NS_MAX_WRITERS 8
+
 typedef struct ns_config {
     /* network */
     int port;                      /* RELAY_PORT, 8008 */
@@ -33,6 +36,7 @@ typedef struct ns_config {
     char migrations_dir[512];      /* MIGRATIONS_DIR */
     int verify_threads;            /* signature-checking workers */
     int reader_threads;            /* REQ query workers, one connection each */
+    int writer_threads;            /* event writers, one connection each (WRITER_THREADS, 2) */
     int write_batch;               /* most events per write transaction */
     /* limits.client.subscription */
     int max_subscriptions;         /* per connection, 10 */

@@ -117,7 +117,7 @@ static void ns_ingest_one(ns_relay *r, ns_verifier *v, ns_event_job *j)
     free(j->text);
     j->text = NULL;
     if (rc == 0 && ns_kind_classify(j->ev->kind) != NS_KIND_EPHEMERAL) {
-        if (ns_queue_push(&r->write_q, &j->node))
+        if (ns_queue_push(&r->write_q[j->ev->pubkey[0] % r->nwriters], &j->node))
             return;
         snprintf(j->msg, sizeof j->msg, "error: the relay is shutting down");
         rc = NS_EIO;

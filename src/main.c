@@ -137,7 +137,9 @@ int main(void)
         ns_log_info("rate limits shared through Redis at %s:%d", relay.cfg.redis_host, relay.cfg.redis_port);
     }
     ns_queue_init(&relay.verify_q, NULL, NULL);
-    ns_queue_init(&relay.write_q, NULL, NULL);
+    relay.nwriters = relay.cfg.writer_threads;
+    for (int i = 0; i < relay.nwriters; i++)
+        ns_queue_init(&relay.write_q[i], NULL, NULL);
     ns_queue_init(&relay.read_q, NULL, NULL);
     ns_queue_init(&relay.done_q, ns_ws_wake, &relay);
     if (ns_ws_init(&relay) != 0)
@@ -152,16 +154,21 @@ int main(void)
     int nv = relay.cfg.verify_threads, nr = relay.cfg.reader_threads;
     pthread_t *verifiers = calloc((size_t)nv, sizeof *verifiers);
     pthread_t *readers = calloc((size_t)nr, sizeof *readers);
-    pthread_t writer, maint, watcher, monitor;
+    pthread_t writers[NS_MAX_WRITERS], maint, watcher, monitor;
+    ns_writer_arg wargs[NS_MAX_WRITERS];
     pthread_create(&monitor, NULL, ns_storage_main, &relay);
-    pthread_create(&writer, NULL, ns_pg_writer_main, &relay);
+    for (int i = 0; i < relay.nwriters; i++) {
+        wargs[i] = (ns_writer_arg){&relay, i};
+        pthread_create(&writers[i], NULL, ns_pg_writer_main, &wargs[i]);
+    }
     pthread_create(&maint, NULL, ns_pg_maint_main, &relay);
     pthread_create(&watcher, NULL, ns_settings_watch_main, &relay);
     for (int i = 0; i < nv; i++)
         pthread_create(&verifiers[i], NULL, ns_ingest_main, &relay);
     for (int i = 0; i < nr; i++)
         pthread_create(&readers[i], NULL, ns_pg_reader_main, &relay);
-    ns_log_info("listening on port %d (%d verify threads, %d readers)", relay.cfg.port, nv, nr);
+    ns_log_info("listening on port %d (%d verify threads, %d writers, %d readers)", relay.cfg.port, nv,
+                relay.nwriters, nr);
 
     ns_ws_run(&relay);
 
@@ -169,8 +176,9 @@ int main(void)
      * which drains into done (answered above or dropped with the socket). */
     ns_queue_close(&relay.verify_q);
     ns_join_all(verifiers, nv);
-    ns_queue_close(&relay.write_q);
-    pthread_join(writer, NULL);
+    for (int i = 0; i < relay.nwriters; i++)
+        ns_queue_close(&relay.write_q[i]);
+    ns_join_all(writers, relay.nwriters);
     ns_queue_close(&relay.read_q);
     ns_join_all(readers, nr);
     pthread_join(maint, NULL);
@@ -187,7 +195,8 @@ int main(void)
         n = next;
     }
     ns_queue_destroy(&relay.verify_q);
-    ns_queue_destroy(&relay.write_q);
+    for (int i = 0; i < relay.nwriters; i++)
+        ns_queue_destroy(&relay.write_q[i]);
     ns_queue_destroy(&relay.read_q);
     ns_queue_destroy(&relay.done_q);
     free(verifiers);

@@ -6,8 +6,8 @@
  *     the live subscription index; nothing else touches them;
  *   - verify workers (ingest.c) parse and check EVENTs: they own a job while
  *     it is on their side and an ns_verifier each;
- *   - the writer (store_pg.c) owns one PostgreSQL connection and stores
- *     checked events in batched transactions;
+ *   - writers (store_pg.c, WRITER_THREADS) own one PostgreSQL connection
+ *     each and store checked events in batched transactions;
  *   - readers (store_pg.c) own one connection each and answer REQs;
  *   - the maintenance thread purges expired events;
  *   - the storage monitor (storage.c) swaps unreachable storage nodes out
@@ -83,7 +83,11 @@ typedef struct ns_relay {
     struct ns_retired *retired;
     struct lws_context *lws;
     ns_queue verify_q;       /* ns_event_job: WebSocket -> verifiers */
-    ns_queue write_q;        /* ns_event_job: verifiers -> writer */
+    /* ns_event_job: verifiers -> writers. An author's events always go to
+     * the same writer (by pubkey), so two writers never wait on each
+     * other's locks for one author's replaceable events or duplicates. */
+    ns_queue write_q[NS_MAX_WRITERS];
+    int nwriters;            /* cfg.writer_threads */
     ns_queue read_q;         /* ns_req_job: WebSocket -> readers */
     ns_queue done_q;         /* both: back to the WebSocket thread */
     atomic_bool stopping;    /* SIGTERM/SIGINT seen */

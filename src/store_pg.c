@@ -362,16 +362,17 @@ static void ns_answer(ns_event_job *j)
 
 void *ns_pg_writer_main(void *arg)
 {
-    ns_relay *r = arg;
+    ns_relay *r = ((ns_writer_arg *)arg)->relay;
+    ns_queue *q = &r->write_q[((ns_writer_arg *)arg)->index];
     size_t max = (size_t)r->cfg.write_batch;
     ns_qnode **nodes = calloc(max, sizeof *nodes);
     ns_event_job **jobs = calloc(max, sizeof *jobs);
     PGconn *conn = NULL;
     int backoff_ms = 100;
     for (;;) {
-        size_t n = ns_queue_pop_many(&r->write_q, nodes, max, 1000);
+        size_t n = ns_queue_pop_many(q, nodes, max, 1000);
         if (n == 0) {
-            if (r->write_q.closed && ns_queue_len(&r->write_q) == 0)
+            if (q->closed && ns_queue_len(q) == 0)
                 break;
             continue;
         }

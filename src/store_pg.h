@@ -24,9 +24,16 @@ PGconn *ns_pg_connect(const ns_config *c, const char *role);
  * Returns 0, or a negative code with the reason in err. */
 int ns_pg_migrate(const ns_config *c, int wait_s, char *err, size_t errlen);
 
-/* Thread bodies; the argument is the ns_relay. They return when their
- * input queue is closed and drained (maintenance: when stopping is set). */
-void *ns_pg_writer_main(void *relay);
+/* What a writer thread is given: the relay, and which write queue is its. */
+typedef struct ns_writer_arg {
+    ns_relay *relay;
+    int index;
+} ns_writer_arg;
+
+/* Thread bodies. They return when their input queue is closed and drained
+ * (maintenance: when stopping is set). The writer's argument is an
+ * ns_writer_arg, the others' the ns_relay. */
+void *ns_pg_writer_main(void *writer_arg);
 void *ns_pg_reader_main(void *relay);
 void *ns_pg_maint_main(void *relay);
 
