@@ -2,9 +2,10 @@
  *
  * Each round, on its own PostgreSQL connection:
  *   1. every foreign partition attached to `events` is probed with
- *      nostream_storage_probe(); one that fails twice in a row, or whose
- *      server a reader or the writer just saw refuse a connection, is
- *      swapped out with nostream_storage_hold();
+ *      nostream_storage_probe(); one that fails in two consecutive rounds
+ *      (so about 2 s: a restart of the mesh is not an outage), or whose
+ *      server a reader or a writer just saw refuse a connection (clients
+ *      are failing now), is swapped out with nostream_storage_hold();
  *   2. every swapped-out one is probed, and restored with
  *      nostream_storage_restore() once it answers (its held events are
  *      then on the node);
@@ -46,6 +47,10 @@ struct ns_storage {
     ns_gap gaps[NS_STORAGE_MAX_GAPS];
     size_t ngaps;
     atomic_size_t ngaps_fast;    /* ngaps, readable without the lock */
+    /* Monitor thread only: consecutive rounds each attached foreign table
+     * failed its probe (a blip, like yggdrasil restarting, is not an
+     * outage). */
+    struct { char table[64]; int fails; } strikes[NS_STORAGE_MAX_GAPS];
 };
 
 ns_storage *ns_storage_new(void)
@@ -228,6 +233,32 @@ static const char ns_outage_sql[] =
     "SELECT foreign_table, server, coalesce(range_lo::text, ''), coalesce(range_hi::text, '')"
     " FROM nostream_storage_outage ORDER BY 1";
 
+/* Counts one more failed round for ft (fails = true) or clears it.
+ * Returns the number of consecutive failed rounds. */
+static int ns_storage_strike(ns_storage *s, const char *ft, bool fails)
+{
+    size_t free_slot = NS_STORAGE_MAX_GAPS;
+    for (size_t i = 0; i < NS_STORAGE_MAX_GAPS; i++) {
+        if (s->strikes[i].table[0] == '\0') {
+            if (free_slot == NS_STORAGE_MAX_GAPS)
+                free_slot = i;
+        } else if (strcmp(s->strikes[i].table, ft) == 0) {
+            if (!fails) {
+                s->strikes[i].table[0] = '\0';
+                return 0;
+            }
+            return ++s->strikes[i].fails;
+        }
+    }
+    if (!fails)
+        return 0;
+    if (free_slot == NS_STORAGE_MAX_GAPS)
+        return 2; /* no room to count: treat as confirmed */
+    snprintf(s->strikes[free_slot].table, sizeof s->strikes[free_slot].table, "%s", ft);
+    s->strikes[free_slot].fails = 1;
+    return 1;
+}
+
 /* One round. `hints` are servers known to be failing. */
 static void ns_storage_round(ns_storage *s, PGconn *conn, char hints[][64], size_t nhints)
 {
@@ -238,14 +269,11 @@ static void ns_storage_round(ns_storage *s, PGconn *conn, char hints[][64], size
         for (size_t h = 0; h < nhints; h++)
             hinted = hinted || strcmp(hints[h], srv) == 0;
         char *why = hinted ? strdup("a query could not connect to it") : ns_storage_probe(conn, ft);
-        if (why != NULL && !hinted && strstr(why, "could not connect") == NULL) {
-            /* A failed query (not a refused connection) may be a blip: ask
-             * once more. */
-            free(why);
-            why = ns_storage_probe(conn, ft);
-        }
-        if (why != NULL)
+        int strikes = ns_storage_strike(s, ft, why != NULL);
+        if (why != NULL && (hinted || strikes >= 2)) {
             ns_storage_hold(conn, ft, srv, why);
+            ns_storage_strike(s, ft, false);
+        }
         free(why);
     }
     PQclear(att);

@@ -33,6 +33,7 @@ SN_PROG="$(basename "$0")"
 : "${STORAGE_NODE_WAIT:=30}"
 : "${STORAGE_LOCK_TRIES:=12}"
 : "${STORAGE_LOCK_TIMEOUT:=5s}"
+: "${STORAGE_OUTAGE_WAIT:=30}"
 
 SN_MIN=-2147483648   # MINVALUE
 SN_MAX=2147483648    # MAXVALUE
@@ -201,6 +202,8 @@ sn_check_env() {
     sn_bad "STORAGE_NODE_PORT must be a TCP port 1-65535 (got '$STORAGE_NODE_PORT')"
   sn_posint "$STORAGE_NODE_WAIT" 3600 >/dev/null ||
     sn_bad "STORAGE_NODE_WAIT must be a number of tries 1-3600 (got '$STORAGE_NODE_WAIT')"
+  [[ "$STORAGE_OUTAGE_WAIT" =~ ^[0-9]{1,4}$ ]] ||
+    sn_bad "STORAGE_OUTAGE_WAIT must be a number of seconds 0-9999 (got '$STORAGE_OUTAGE_WAIT')"
   sn_posint "$STORAGE_LOCK_TRIES" 1000 >/dev/null ||
     sn_bad "STORAGE_LOCK_TRIES must be 1-1000 (got '$STORAGE_LOCK_TRIES')"
   [[ "$STORAGE_LOCK_TIMEOUT" =~ ^[1-9][0-9]*(ms|s|min)?$ ]] ||
@@ -326,15 +329,22 @@ sn_load_pending() {
 # While the relay holds the range of an unreachable node locally
 # (nostream_storage_outage, see docs/operations.md), `events` does not have
 # its usual partitions: changing the layout then would strand the held
-# events. Refuses (exit 3) until every node is back.
+# events. Waits up to STORAGE_OUTAGE_WAIT seconds (30) for every node to be
+# back (a restart of yggdrasil makes a short outage), then refuses (exit 3).
 sn_refuse_during_outage() {
-  local out
-  out="$(sn_sql "SELECT CASE WHEN to_regclass('nostream_storage_outage') IS NULL THEN ''
-                      ELSE (SELECT string_agg(server || ' since ' || since::text, ', ')
-                              FROM nostream_storage_outage) END;" 2>&1)" ||
-    sn_die 1 "cannot read the storage outage state: $out"
-  [ -z "$out" ] ||
-    sn_die 3 "storage node(s) unreachable and held locally by the relay: $out; wait until they are back (scripts/storage-status.sh) before changing the partitions"
+  local out waited=0
+  while :; do
+    out="$(sn_sql "SELECT CASE WHEN to_regclass('nostream_storage_outage') IS NULL THEN ''
+                        ELSE (SELECT string_agg(server || ' since ' || since::text, ', ')
+                                FROM nostream_storage_outage) END;" 2>&1)" ||
+      sn_die 1 "cannot read the storage outage state: $out"
+    [ -n "$out" ] || return 0
+    [ "$waited" -lt "$STORAGE_OUTAGE_WAIT" ] ||
+      sn_die 3 "storage node(s) unreachable and held locally by the relay: $out; wait until they are back (scripts/storage-status.sh) before changing the partitions"
+    [ "$waited" -gt 0 ] || sn_say "waiting up to ${STORAGE_OUTAGE_WAIT} s for unreachable storage node(s) to return: $out"
+    sleep 1
+    waited=$((waited + 1))
+  done
 }
 
 # --- planning --------------------------------------------------------------------
