@@ -23,9 +23,13 @@ void ns_log(const char *level, const char *fmt, ...)
     va_end(ap);
     if (n >= (int)sizeof line - 1)
         n = (int)sizeof line - 2;
-    /* libpq messages end in a newline: do not double it. */
-    while (n > 0 && line[n - 1] == '\n')
+    /* libpq messages end in a newline: do not double it; and one message is
+     * one line, so its inner newlines become spaces. */
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
         n--;
+    for (int i = 0; i < n; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, (size_t)n);
     (void)w;

@@ -22,6 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Server notices (a WARNING as PostgreSQL shuts down, say) go to the log as
+ * one line, not raw to stderr as libpq does by default. */
+static void ns_pg_notice(void *arg, const char *message)
+{
+    ns_log_info("%s: PostgreSQL says: %s", (const char *)arg, message);
+}
+
 PGconn *ns_pg_connect(const ns_config *c, const char *role)
 {
     char app[64];
@@ -39,11 +46,21 @@ PGconn *ns_pg_connect(const ns_config *c, const char *role)
     }
     PGconn *conn = PQconnectdbParams(keys, vals, 0);
     if (PQstatus(conn) != CONNECTION_OK) {
-        ns_log_warn("%s: cannot connect to PostgreSQL at %s:%s: %s", role, c->db_host, c->db_port,
-                    PQerrorMessage(conn));
+        /* Every thread retries on its own while PostgreSQL is away: say so
+         * at most every 5 s, not on each attempt. */
+        static _Atomic int64_t last_said;
+        static atomic_uint unsaid;
+        int64_t now = ns_now(), last = atomic_load(&last_said);
+        if (now - last >= 5 && atomic_compare_exchange_strong(&last_said, &last, now))
+            ns_log_warn("%s: cannot connect to PostgreSQL at %s:%s: %s (%u more failed attempts not logged)",
+                        role, c->db_host, c->db_port, PQerrorMessage(conn), atomic_exchange(&unsaid, 0));
+        else
+            atomic_fetch_add(&unsaid, 1);
         PQfinish(conn);
         return NULL;
     }
+    /* role is a string literal at every call site: it outlives conn. */
+    PQsetNoticeProcessor(conn, ns_pg_notice, (void *)role);
     return conn;
 }
 

@@ -14,7 +14,8 @@
 #include "relay.h"
 
 /* Opens a connection from the DB_* settings; `role` names the thread in
- * pg_stat_activity. Returns NULL (and logs why) on failure. The caller
+ * pg_stat_activity (and in its log lines). Returns NULL on failure, logging
+ * why at most every 5 s across threads. The caller
  * closes it with PQfinish. */
 PGconn *ns_pg_connect(const ns_config *c, const char *role);
 
