@@ -454,6 +454,59 @@ down() {
   log "down"
 }
 
+# ---------------------------------------------------------------------------
+# For other tests that source this file (tests/soak/soak.sh): start a
+# PostgreSQL of a running topology again after it was killed or stopped,
+# the same way `up` starts it. Both return once the server accepts
+# connections (or fail after TOPO_TIMEOUT seconds) and rewrite its pidfile.
+node_pg_start() { # DIR NAME: a storage node's, through its entrypoint
+  local dir="$1" name="$2" u nd i
+  [ -s "$dir/topology.env" ] || die "no $dir/topology.env: run 'up' first"
+  node_index "$name" >/dev/null || die "unknown node '$name' (node1, node2, rogue)"
+  # shellcheck disable=SC1091
+  . "$dir/topology.env"
+  u="$(upper "$name")"
+  local nsv="NS_$u" addrv="${u}_YGG_ADDR" pwv="${u}_DB_PASSWORD"
+  local node_ns="${!nsv}" node_addr="${!addrv}" node_pw="${!pwv}"
+  nd="$dir/$name"
+  setsid ip netns exec "$node_ns" env \
+    "STORAGE_DB_PASSWORD=$node_pw" \
+    "COORDINATOR_PUBLIC_KEY=$COORD_YGG_PUBKEY" \
+    "PGDATA=$nd/pgdata" "PGPORT=$PG_PORT" \
+    "STORAGE_LISTEN_ADDRESSES=$node_addr" \
+    "STORAGE_SOCKET_DIR=$nd/pgsock" \
+    "STORAGE_CONFIG_DIR=$repo/storage" \
+    "STORAGE_INIT_SQL=$repo/scripts/storage-init.sql" \
+    "STORAGE_PG_BINDIR=$PG_BINDIR" \
+    "$repo/docker/storage-db/entrypoint.sh" </dev/null >>"$nd/postgres.log" 2>&1 &
+  write_pid $! "$nd/postgres.pid"
+  for ((i = 0; i < TOPO_TIMEOUT * 5; i++)); do
+    pid_alive "$nd/postgres.pid" >/dev/null || { tail -n 20 "$nd/postgres.log" >&2; die "PostgreSQL of $name exited"; }
+    if ip netns exec "$node_ns" pg_isready -q -h "$node_addr" -p "$PG_PORT" -U nostr_ts_relay -d nostr_ts_relay; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "PostgreSQL of $name is not ready after ${TOPO_TIMEOUT}s"
+}
+
+coord_pg_start() { # DIR: the coordinator's, with pg_ctl in its namespace
+  local dir="$1" cd
+  [ -s "$dir/topology.env" ] || die "no $dir/topology.env: run 'up' first"
+  # shellcheck disable=SC1091
+  . "$dir/topology.env"
+  cd="$dir/coord"
+  # shellcheck disable=SC2153  # NS_COORD comes from topology.env
+  ip netns exec "$NS_COORD" setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/ \
+    "$PG_BINDIR/pg_ctl" -D "$cd/pgdata" -w -t "$TOPO_TIMEOUT" -s -l "$cd/postgres.log" start \
+    -o "-c listen_addresses='' -c unix_socket_directories='$cd/pgsock' -c port=$PG_PORT" ||
+    { tail -n 20 "$cd/postgres.log" >&2; die "the coordinator's PostgreSQL did not start"; }
+  write_pid "$(head -n 1 "$cd/pgdata/postmaster.pid")" "$cd/postgres.pid"
+}
+
+# Sourced (`. topology.sh`): the functions only, no command.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
+
 case "${1:-}" in
   up) [ $# = 2 ] || usage; up "$2" ;;
   down) [ $# = 2 ] || usage; down "$2" ;;
