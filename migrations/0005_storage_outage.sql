@@ -242,7 +242,10 @@ BEGIN
     v_lo := substring(v_bound FROM 'FROM \(([^)]*)\)');
     v_hi := substring(v_bound FROM 'TO \(([^)]*)\)');
     EXECUTE format('ALTER TABLE events DETACH PARTITION %I', p_ft);
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I (LIKE events_hot INCLUDING ALL)', v_held);
+    -- Columns, defaults and indexes of events_hot, not its constraints: a
+    -- move by the scripts may have left a CHECK for events_hot's own range.
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I (LIKE events_hot INCLUDING DEFAULTS INCLUDING INDEXES)',
+                   v_held);
     EXECUTE format('ALTER TABLE events ATTACH PARTITION %I %s', v_held, v_bound);
     INSERT INTO nostream_storage_outage (foreign_table, server, bound, range_lo, range_hi,
                                          held_table, reason)
