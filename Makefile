@@ -18,7 +18,7 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc
 SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/event_fast.c src/filter.c src/query.c \
+CORE_SRC := src/err.c src/buf.c src/hex.c src/event.c src/event_fast.c src/filter.c src/query.c src/msg.c \
             src/subs.c src/settings.c src/ratelimit.c src/log.c
 RELAY_SRC := src/main.c src/ws.c src/store_pg.c src/storage.c src/ingest.c src/queue.c src/config.c
 RELAY_OBJ := $(RELAY_SRC:src/%.c=build/obj/%.o)
@@ -33,7 +33,7 @@ UNIT_SAN   := $(UNIT_SRC:tests/unit/%.c=build/unit-san/%)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-FUZZ_TARGETS := event filter settings
+FUZZ_TARGETS := event filter settings message query
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
@@ -66,6 +66,9 @@ build/unit-san/%: tests/unit/%.c tests/unit/testutil.h build/libnscore-san.a | b
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/unit/testutil.h $(CORE_SRC) $(wildcard src/*.h) | build/fuzz
 	$(CLANG) -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  $(PKG_CFLAGS) -Isrc -Itests/unit $< $(CORE_SRC) -o $@ $(PKG_LIBS)
+
+# fuzz_message.c includes fuzz_query.c to reuse its SQL checks.
+build/fuzz/fuzz_message: tests/fuzz/fuzz_query.c
 
 build/explain_plans: tests/integration/explain_plans.c build/obj/config.o build/libnscore.a
 	$(CC) $(ALL_CFLAGS) $(RELAY_CFLAGS) $< build/obj/config.o build/libnscore.a -o $@ $(RELAY_LIBS) $(PKG_LIBS)

@@ -136,8 +136,13 @@ void ns_settings_defaults(ns_settings *s)
     s->network.max_payload_size = 524288;
     s->network.remote_ip_header = "x-forwarded-for";
     s->network.trusted_proxies = (ns_iplist)NS_LIST(ns_def_proxies);
+    s->network.handshake_timeout_seconds = 10;
+    s->network.compression.enabled = true;
+    s->network.compression.server_max_window_bits = 12;
+    s->network.compression.server_no_context_takeover = true;
     s->workers.count = 0;
     s->limits.connection.rate_limits = (ns_rate_limits)NS_LIST(ns_def_conn_rates);
+    s->limits.connection.max_per_ip = 256;
     s->limits.connection.ip_whitelist = (ns_iplist)NS_LIST(ns_def_whitelist);
     s->limits.event.created_at_max_positive_delta = 900;
     s->limits.event.content = (ns_content_limits)NS_LIST(ns_def_content);
@@ -575,6 +580,26 @@ static int ns_get_uint(ns_ld *L, const ns_ynode *n, uint64_t lo, uint64_t hi, ui
     return 0;
 }
 
+/* A YAML 1.2 boolean: unquoted true/True/TRUE or false/False/FALSE. A
+ * quoted "true" is a string and refused, as are yes/no/on/off (YAML 1.1
+ * spellings that other readers take differently). */
+static int ns_get_bool(ns_ld *L, const ns_ynode *n, bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE"}, *const no[] = {"false", "False", "FALSE"};
+    if (n->type == NS_Y_SCALAR && !n->quoted && !n->null)
+        for (size_t i = 0; i < 3; i++) {
+            if (n->len == strlen(yes[i]) && memcmp(n->str, yes[i], n->len) == 0) {
+                *out = true;
+                return 0;
+            }
+            if (n->len == strlen(no[i]) && memcmp(n->str, no[i], n->len) == 0) {
+                *out = false;
+                return 0;
+            }
+        }
+    return ns_bad(L, n, "true or false");
+}
+
 /* A copy of a string value in the settings' memory; NULL when empty or
  * null. Refuses lists, mappings and NUL characters. */
 static int ns_get_str(ns_ld *L, const ns_ynode *n, const char **out)
@@ -842,6 +867,7 @@ typedef enum {
     NS_K_STR,        /* const char * */
     NS_K_U32,        /* uint32_t within lo..hi */
     NS_K_U64,        /* uint64_t within lo..hi */
+    NS_K_BOOL,       /* bool: true or false */
     NS_K_HEADER,     /* const char *, an HTTP header name */
     NS_K_IPS,        /* ns_iplist */
     NS_K_PREFIXES,   /* ns_strlist of 1..64 hex digits */
@@ -879,6 +905,16 @@ static const ns_key ns_k_info[] = {
     {0},
 };
 
+/* permessage-deflate (RFC 7692); zlib takes raw window bits 9..15. */
+static const ns_key ns_k_compression[] = {
+    {.name = "enabled", .type = NS_K_BOOL, .off = NS_OFF(network.compression.enabled)},
+    {.name = "serverMaxWindowBits", .type = NS_K_U32, .off = NS_OFF(network.compression.server_max_window_bits),
+     .lo = 9, .hi = 15},
+    {.name = "serverNoContextTakeover", .type = NS_K_BOOL,
+     .off = NS_OFF(network.compression.server_no_context_takeover)},
+    {0},
+};
+
 static const ns_key ns_k_network[] = {
     {.name = "maxPayloadSize", .type = NS_K_U64, .off = NS_OFF(network.max_payload_size), .lo = 1,
      .hi = 1u << 30},
@@ -886,6 +922,9 @@ static const ns_key ns_k_network[] = {
     {.name = "trustedProxies", .type = NS_K_IPS, .off = NS_OFF(network.trusted_proxies)},
     {.name = "max_payload_size", .type = NS_K_ALIAS, .sub = &ns_k_network[0]},
     {.name = "remote_ip_header", .type = NS_K_ALIAS, .sub = &ns_k_network[1]},
+    {.name = "handshakeTimeoutSeconds", .type = NS_K_U32, .off = NS_OFF(network.handshake_timeout_seconds),
+     .lo = 1, .hi = 3600},
+    {.name = "compression", .type = NS_K_MAP, .sub = ns_k_compression},
     {0},
 };
 
@@ -898,6 +937,8 @@ static const ns_key ns_k_connection[] = {
     {.name = "rateLimits", .type = NS_K_RATES, .off = NS_OFF(limits.connection.rate_limits)},
     {.name = "ipWhitelist", .type = NS_K_IPS, .off = NS_OFF(limits.connection.ip_whitelist)},
     {.name = "ipBlacklist", .type = NS_K_IPS, .off = NS_OFF(limits.connection.ip_blacklist)},
+    {.name = "maxConnectionsPerIp", .type = NS_K_U32, .off = NS_OFF(limits.connection.max_per_ip), .lo = 0,
+     .hi = 1000000},
     {0},
 };
 
@@ -1173,6 +1214,8 @@ static int ns_walk_value(ns_ld *L, const ns_key *e, const ns_ynode *v)
         if ((rc = ns_get_uint(L, v, e->lo, e->hi, &x)) == 0)
             *(uint64_t *)field = x;
         return rc;
+    case NS_K_BOOL:
+        return ns_get_bool(L, v, (bool *)field);
     case NS_K_IPS:
         return ns_get_ips(L, v, (ns_iplist *)field);
     case NS_K_PREFIXES:
@@ -1843,6 +1886,7 @@ void ns_settings_describe(const ns_settings *s, ns_buf *b)
     const struct ns_settings_limits *l = &s->limits;
 #define NS_D_STR(key, v) (ns_buf_adds(b, key " = "), ns_d_str(b, v), ns_buf_addc(b, '\n'))
 #define NS_D_NUM(key, v) ns_buf_addf(b, key " = %llu\n", (unsigned long long)(v))
+#define NS_D_BOOL(key, v) ns_buf_adds(b, (v) ? key " = true\n" : key " = false\n")
 #define NS_D_LIST(key, fn, v) (ns_buf_adds(b, key " = "), fn(b, v), ns_buf_addc(b, '\n'))
     NS_D_STR("info.relay_url", s->info.relay_url);
     NS_D_STR("info.name", s->info.name);
@@ -1856,10 +1900,15 @@ void ns_settings_describe(const ns_settings *s, ns_buf *b)
     NS_D_NUM("network.maxPayloadSize", s->network.max_payload_size);
     NS_D_STR("network.remoteIpHeader", s->network.remote_ip_header);
     NS_D_LIST("network.trustedProxies", ns_d_ips, &s->network.trusted_proxies);
+    NS_D_NUM("network.handshakeTimeoutSeconds", s->network.handshake_timeout_seconds);
+    NS_D_BOOL("network.compression.enabled", s->network.compression.enabled);
+    NS_D_NUM("network.compression.serverMaxWindowBits", s->network.compression.server_max_window_bits);
+    NS_D_BOOL("network.compression.serverNoContextTakeover", s->network.compression.server_no_context_takeover);
     NS_D_NUM("workers.count", s->workers.count);
     NS_D_LIST("limits.connection.rateLimits", ns_d_rates, &l->connection.rate_limits);
     NS_D_LIST("limits.connection.ipWhitelist", ns_d_ips, &l->connection.ip_whitelist);
     NS_D_LIST("limits.connection.ipBlacklist", ns_d_ips, &l->connection.ip_blacklist);
+    NS_D_NUM("limits.connection.maxConnectionsPerIp", l->connection.max_per_ip);
     NS_D_NUM("limits.event.eventId.minLeadingZeroBits", l->event.event_id_min_leading_zero_bits);
     NS_D_LIST("limits.event.kind.whitelist", ns_d_kinds, &l->event.kind_whitelist);
     NS_D_LIST("limits.event.kind.blacklist", ns_d_kinds, &l->event.kind_blacklist);
@@ -1883,6 +1932,7 @@ void ns_settings_describe(const ns_settings *s, ns_buf *b)
     NS_D_LIST("limits.message.ipWhitelist", ns_d_ips, &l->message.ip_whitelist);
 #undef NS_D_STR
 #undef NS_D_NUM
+#undef NS_D_BOOL
 #undef NS_D_LIST
 }
 
@@ -1893,8 +1943,9 @@ void ns_settings_describe(const ns_settings *s, ns_buf *b)
 const char ns_settings_default_yaml[] =
 /* NS_DEFAULT_YAML_BEGIN */
     "# settings.yaml for nostream in C: nostream's own default settings (2.x),\n"
-    "# key for key, plus network.trustedProxies. Every key is described in\n"
-    "# docs/settings.md, with its type, default and whether this relay enforces it.\n"
+    "# key for key, plus network.trustedProxies and the keys marked \"our addition\"\n"
+    "# below. Every key is described in docs/settings.md, with its type, default\n"
+    "# and whether this relay enforces it.\n"
     "# Sections this relay does not implement (payments, paymentsProcessors,\n"
     "# mirroring, limits.invoice, limits.event.pubkey.minBalance) are accepted and\n"
     "# named once in the log at startup.\n"
@@ -1947,6 +1998,17 @@ const char ns_settings_default_yaml[] =
     "  trustedProxies:\n"
     "    - \"127.0.0.1\"\n"
     "    - \"::1\"\n"
+    "  # Our additions (nostream has no such keys; docs/settings.md). A client\n"
+    "  # must finish its WebSocket handshake within this many seconds.\n"
+    "  handshakeTimeoutSeconds: 10\n"
+    "  # permessage-deflate. The relay resets its compressor after each message\n"
+    "  # (serverNoContextTakeover) with a 2^serverMaxWindowBits-byte window, so an\n"
+    "  # idle connection holds no compressor; a client that compresses costs\n"
+    "  # about 40 KiB for its decompressor. enabled: false turns it off.\n"
+    "  compression:\n"
+    "    enabled: true\n"
+    "    serverMaxWindowBits: 12\n"
+    "    serverNoContextTakeover: true\n"
     "workers:\n"
     "  count: 0\n"
     "mirroring:\n"
@@ -1972,6 +2034,9 @@ const char ns_settings_default_yaml[] =
     "      - \"::1\"\n"
     "      - \"10.10.10.1\"\n"
     "      - \"::ffff:10.10.10.1\"\n"
+    "    # Our addition: open connections per client address (an IPv6 client\n"
+    "    # counts by its /64), handshakes included; 0: no limit.\n"
+    "    maxConnectionsPerIp: 256\n"
     "  event:\n"
     "    eventId:\n"
     "      minLeadingZeroBits: 0\n"

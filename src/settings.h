@@ -117,6 +117,13 @@ typedef struct ns_settings {
         uint64_t max_payload_size;    /* maxPayloadSize, 524288 bytes */
         const char *remote_ip_header; /* remoteIpHeader, lower-cased; "x-forwarded-for" */
         ns_iplist trusted_proxies;    /* trustedProxies: 127.0.0.1, ::1 */
+        /* Our additions (nostream has no such keys), see docs/settings.md. */
+        uint32_t handshake_timeout_seconds; /* handshakeTimeoutSeconds, 10 (read at start) */
+        struct {
+            bool enabled;                   /* compression.enabled: offer permessage-deflate, true */
+            uint32_t server_max_window_bits; /* compression.serverMaxWindowBits, 9..15, 12 */
+            bool server_no_context_takeover; /* compression.serverNoContextTakeover, true */
+        } compression;
     } network;
     struct {
         uint32_t count; /* workers.count, 0: one per CPU */
@@ -126,6 +133,7 @@ typedef struct ns_settings {
             ns_rate_limits rate_limits; /* 12/1 s and 48/60 s per IP */
             ns_iplist ip_whitelist;     /* ::1, 10.10.10.1, ::ffff:10.10.10.1 */
             ns_iplist ip_blacklist;     /* empty */
+            uint32_t max_per_ip;        /* maxConnectionsPerIp, 256 (our addition); 0: no limit */
         } connection;
         struct ns_settings_event {
             uint32_t event_id_min_leading_zero_bits; /* eventId.minLeadingZeroBits, 0 */

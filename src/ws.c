@@ -7,18 +7,25 @@
  * `["EVENT","<sub id>",` head differs. Each connection's unsent output is
  * bounded (max_outbound): a reader that falls that far behind is sent a
  * NOTICE and disconnected, so one slow client cannot grow the relay's
- * memory.
+ * memory. The other bounds on what one client can make the relay hold are
+ * below: connections per address (which also caps slow handshakes, cut by
+ * network.handshakeTimeoutSeconds), permessage-deflate state, and messages
+ * over network.maxPayloadSize, compressed or not.
  */
 #include "ws.h"
 #include "err.h"
 #include "filter.h"
 #include "log.h"
+#include "msg.h"
 #include "query.h"
 #include "storage.h"
 #include "subs.h"
 
+#include <arpa/inet.h>
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +81,8 @@ typedef struct ns_conn {
     char ip[64];
     ns_buf rx;
     bool rx_too_big;
+    size_t rx_seen;         /* bytes of the message being received, kept or not */
+    bool cut;               /* a 1009 was sent: drop the connection */
     ns_out *out_head, *out_tail;
     size_t out_bytes;
     ns_sub *subs;
@@ -342,37 +351,6 @@ static void ns_fanout(const ns_event *ev)
 
 /* ---- incoming messages ------------------------------------------------- */
 
-static bool ns_is_ws(char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; }
-
-/* Recognises ["EVENT", {...}] without a full parse: the object text goes
- * to a verify worker as is. Returns false when the message does not start
- * that way (jansson then reads it). */
-static bool ns_sniff_event(const char *m, size_t len, const char **obj, size_t *obj_len)
-{
-    const char *p = m, *end = m + len;
-    while (p < end && ns_is_ws(*p))
-        p++;
-    if (p >= end || *p++ != '[')
-        return false;
-    while (p < end && ns_is_ws(*p))
-        p++;
-    if (end - p < 7 || memcmp(p, "\"EVENT\"", 7) != 0)
-        return false;
-    p += 7;
-    while (p < end && ns_is_ws(*p))
-        p++;
-    if (p >= end || *p++ != ',')
-        return false;
-    while (end > p && ns_is_ws(end[-1]))
-        end--;
-    if (end <= p || end[-1] != ']')
-        return false;
-    end--;
-    *obj = p;
-    *obj_len = (size_t)(end - p);
-    return true;
-}
-
 static void ns_submit_event(ns_conn *c, const char *text, size_t len)
 {
     ns_event_job *j = calloc(1, sizeof *j);
@@ -397,41 +375,35 @@ static void ns_submit_event(ns_conn *c, const char *text, size_t len)
     ns_flow(c);
 }
 
-static void ns_handle_req(ns_conn *c, json_t *msg)
+/* The one REQ check that needs the connection (ns_msg_admit_fn): a new
+ * subscription id must fit under limits.client.subscription.maxSubscriptions;
+ * an id already open is replaced, so it always may. */
+typedef struct ns_req_ctx {
+    ns_conn *conn;
+    const ns_config *cfg;
+} ns_req_ctx;
+
+static bool ns_req_admit(void *arg, const char *sid, size_t sid_len, char *why, size_t why_len)
 {
-    const ns_config *cfg = ns_cfg(S.relay);
-    const json_t *jid = json_array_get(msg, 1);
-    if (!json_is_string(jid)) {
-        ns_send_notice(c, "invalid: REQ needs a subscription id string");
-        return;
-    }
-    const char *sid = json_string_value(jid);
-    size_t sid_len = json_string_length(jid);
-    char why[256];
-    if (sid_len == 0 || sid_len > (size_t)cfg->max_subid_length) {
-        snprintf(why, sizeof why, "invalid: subscription id must be 1 to %d characters",
-                 cfg->max_subid_length);
-        ns_send_sub_msg(c, "CLOSED", sid, sid_len > 1024 ? 1024 : sid_len, why);
-        return;
-    }
-    size_t nf = json_array_size(msg) - 2;
-    if (nf == 0 || nf > (size_t)cfg->max_filters) {
-        snprintf(why, sizeof why, "invalid: a REQ needs 1 to %d filters", cfg->max_filters);
-        ns_send_sub_msg(c, "CLOSED", sid, sid_len, why);
-        return;
-    }
+    ns_req_ctx *rc = arg;
+    if (ns_sub_find(rc->conn, sid, sid_len) != NULL || rc->conn->nsubs < rc->cfg->max_subscriptions)
+        return true;
+    snprintf(why, why_len, "blocked: too many subscriptions: at most %d per connection",
+             rc->cfg->max_subscriptions);
+    return false;
+}
+
+/* Opens the subscription of a parsed REQ (msg.c checked it and admitted it
+ * with ns_req_admit): takes its filters, registers it for live events and
+ * hands its SQL to a reader. */
+static void ns_handle_req(ns_conn *c, const ns_config *cfg, ns_msg *m)
+{
+    const char *sid = m->sub_id;
+    size_t sid_len = m->sub_id_len;
     ns_sub *old = ns_sub_find(c, sid, sid_len);
-    if (old == NULL && c->nsubs >= cfg->max_subscriptions) {
-        snprintf(why, sizeof why, "blocked: too many subscriptions: at most %d per connection",
-                 cfg->max_subscriptions);
-        ns_send_sub_msg(c, "CLOSED", sid, sid_len, why);
-        return;
-    }
-    ns_filter_opts opts = {(uint32_t)cfg->min_prefix_length, (uint32_t)cfg->max_filter_values};
     ns_sub_ext *x = calloc(1, sizeof *x);
     ns_sub *s = &x->sub;
-    if (x == NULL || (s->filters = calloc(nf, sizeof *s->filters)) == NULL ||
-        (s->id = malloc(sid_len + 1)) == NULL) {
+    if (x == NULL || (s->id = malloc(sid_len + 1)) == NULL) {
         if (x)
             ns_sub_free(s);
         ns_send_sub_msg(c, "CLOSED", sid, sid_len, "error: out of memory");
@@ -440,16 +412,10 @@ static void ns_handle_req(ns_conn *c, json_t *msg)
     memcpy(s->id, sid, sid_len);
     s->id[sid_len] = '\0';
     s->id_len = sid_len;
-    for (size_t i = 0; i < nf; i++) {
-        int rc = ns_filter_from_json(json_array_get(msg, i + 2), &opts, &s->filters[i], why, sizeof why);
-        if (rc != 0) {
-            s->nfilters = i;
-            ns_sub_free(s);
-            ns_send_sub_msg(c, "CLOSED", sid, sid_len, why);
-            return;
-        }
-        s->nfilters = i + 1;
-    }
+    s->filters = m->filters; /* the subscription takes the filters */
+    s->nfilters = m->nfilters;
+    m->filters = NULL;
+    m->nfilters = 0;
     if (old != NULL)
         ns_sub_drop(c, old); /* a REQ reusing an id replaces it */
     ns_query q;
@@ -496,55 +462,36 @@ static void ns_handle_req(ns_conn *c, json_t *msg)
     ns_flow(c);
 }
 
-static void ns_handle_message(ns_conn *c, const char *m, size_t len)
+static void ns_handle_message(ns_conn *c, const char *text, size_t len)
 {
-    const char *obj;
-    size_t obj_len;
-    if (ns_sniff_event(m, len, &obj, &obj_len)) {
-        ns_submit_event(c, obj, obj_len);
-        return;
+    const ns_config *cfg = ns_cfg(S.relay);
+    ns_msg_limits lim = {cfg->max_subid_length, cfg->max_filters, cfg->max_filter_values,
+                         cfg->min_prefix_length};
+    ns_req_ctx ctx = {c, cfg};
+    ns_msg m;
+    ns_msg_parse(text, len, &lim, ns_req_admit, &ctx, &m);
+    switch (m.kind) {
+    case NS_MSG_EVENT:
+        ns_submit_event(c, m.event, m.event_len);
+        break;
+    case NS_MSG_REQ:
+        ns_handle_req(c, cfg, &m);
+        break;
+    case NS_MSG_CLOSE: {
+        ns_sub *s = ns_sub_find(c, m.sub_id, m.sub_id_len);
+        if (s)
+            ns_sub_drop(c, s);
+        break;
     }
-    json_error_t jerr;
-    json_t *msg = json_loadb(m, len, NS_JSON_DECODE_FLAGS, &jerr);
-    char why[256];
-    if (msg == NULL) {
-        snprintf(why, sizeof why, "invalid: message is not valid JSON (byte %d: %s)", jerr.position,
-                 jerr.text);
-        ns_send_notice(c, why);
-        return;
+    case NS_MSG_NOTICE:
+    case NS_MSG_CLOSED: {
+        ns_buf b = NS_BUF_INIT;
+        ns_msg_reply(&m, &b);
+        ns_enqueue_buf(c, &b);
+        break;
     }
-    const char *verb = json_string_value(json_array_get(msg, 0));
-    if (!json_is_array(msg) || verb == NULL) {
-        ns_send_notice(c, "invalid: a message must be a JSON array starting with its type");
-    } else if (strcmp(verb, "EVENT") == 0) {
-        json_t *ev = json_array_get(msg, 1);
-        char *text = (json_array_size(msg) == 2 && json_is_object(ev))
-                         ? json_dumps(ev, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        if (text == NULL)
-            ns_send_notice(c, "invalid: EVENT must be [\"EVENT\", <event object>]");
-        else
-            ns_submit_event(c, text, strlen(text));
-        free(text);
-    } else if (strcmp(verb, "REQ") == 0) {
-        ns_handle_req(c, msg);
-    } else if (strcmp(verb, "CLOSE") == 0) {
-        const json_t *jid = json_array_get(msg, 1);
-        if (!json_is_string(jid)) {
-            ns_send_notice(c, "invalid: CLOSE needs a subscription id string");
-        } else {
-            ns_sub *s = ns_sub_find(c, json_string_value(jid), json_string_length(jid));
-            if (s)
-                ns_sub_drop(c, s);
-        }
-    } else if (strcmp(verb, "COUNT") == 0 && json_is_string(json_array_get(msg, 1))) {
-        const json_t *jid = json_array_get(msg, 1);
-        ns_send_sub_msg(c, "CLOSED", json_string_value(jid), json_string_length(jid),
-                        "unsupported: COUNT is not supported by this relay");
-    } else {
-        snprintf(why, sizeof why, "invalid: unknown message type \"%.32s\"", verb);
-        ns_send_notice(c, why);
     }
-    json_decref(msg);
+    ns_msg_free(&m);
 }
 
 /* ---- results from the workers ------------------------------------------ */
@@ -837,11 +784,400 @@ static bool ns_message_allowed(ns_conn *c)
     return false;
 }
 
-/* ---- the libwebsockets callback ---------------------------------------- */
+/* ---- open connections per client address --------------------------------
+ *
+ * limits.connection.maxConnectionsPerIp bounds the connections one address
+ * holds open at once, counted from the TCP accept (so handshakes that never
+ * finish count too) until libwebsockets frees the connection; one over is
+ * closed at accept, before it costs a handshake. A peer in
+ * network.trustedProxies is not counted at accept: its connections are
+ * counted by the client address it reports, when the handshake brings the
+ * header, and one over gets a NOTICE and a 1008 close. An IPv6 address
+ * counts by its /64 (one host usually holds a whole /64, so counting single
+ * addresses would bound nothing); addresses in limits.connection.ipWhitelist
+ * are not counted. The count rides on the connection as libwebsockets'
+ * opaque user pointer and is released at LWS_CALLBACK_WSI_DESTROY. */
 
+typedef struct ns_addr_count {
+    struct ns_addr_count *next;
+    uint8_t key[16]; /* IPv4-mapped, or an IPv6 /64 with the host half zero */
+    uint32_t n;
+} ns_addr_count;
+
+#define NS_ADDR_BUCKETS 4096
+
+static struct {
+    ns_addr_count *buckets[NS_ADDR_BUCKETS];
+    uint64_t k0, k1;   /* random hash key: clients cannot aim at one bucket */
+    int64_t logged_ms; /* last refusal logged (one line per second at most) */
+} A;
+
+/* Picks the hash key (at start; the table is empty). */
+static void ns_addr_init(void)
+{
+    uint64_t k[2];
+    if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k) {
+        k[0] = (uint64_t)ns_now_ms() * 0x9e3779b97f4a7c15ull;
+        k[1] = (uint64_t)(uintptr_t)&A ^ (uint64_t)getpid();
+    }
+    A.k0 = k[0];
+    A.k1 = k[1];
+}
+
+/* The counting key of an address in text form; false when it is not one. */
+static bool ns_addr_key(const char *ip, uint8_t key[16])
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    memset(key, 0, 16);
+    if (inet_pton(AF_INET, ip, &a4) == 1) {
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &a4, 4);
+        return true;
+    }
+    if (inet_pton(AF_INET6, ip, &a6) != 1)
+        return false;
+    memcpy(key, &a6, 16);
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(key, mapped, 12) != 0)
+        memset(key + 8, 0, 8);
+    return true;
+}
+
+/* A socket address as text (IPv4-mapped IPv6 as plain IPv4, the form the
+ * settings' IP lists and rate limits use); "" when it is neither family. */
+static void ns_addr_text(const struct sockaddr_storage *sa, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (sa->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    } else if (sa->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)len);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)len);
+    }
+}
+
+/* The bucket of key: a keyed mix of its two halves, so that which
+ * addresses share a bucket is unknown outside this process. */
+static size_t ns_addr_bucket(const uint8_t key[16])
+{
+    uint64_t a, b;
+    memcpy(&a, key, 8);
+    memcpy(&b, key + 8, 8);
+    uint64_t h = (a ^ A.k0) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    h = (h ^ b ^ A.k1) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return (size_t)(h % NS_ADDR_BUCKETS);
+}
+
+/* The entry of key; with create, made (count 0) when missing. NULL when
+ * missing (or out of memory). */
+static ns_addr_count *ns_addr_find(const uint8_t key[16], bool create)
+{
+    ns_addr_count **head = &A.buckets[ns_addr_bucket(key)];
+    for (ns_addr_count *e = *head; e; e = e->next)
+        if (memcmp(e->key, key, 16) == 0)
+            return e;
+    if (!create)
+        return NULL;
+    ns_addr_count *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    memcpy(e->key, key, 16);
+    e->next = *head;
+    *head = e;
+    return e;
+}
+
+/* Counts one connection of e's address less; frees e at zero. */
+static void ns_addr_release(ns_addr_count *e)
+{
+    if (--e->n > 0)
+        return;
+    ns_addr_count **p = &A.buckets[ns_addr_bucket(e->key)];
+    while (*p && *p != e)
+        p = &(*p)->next;
+    if (*p)
+        *p = e->next;
+    free(e);
+}
+
+/* True when ip is over limits.connection.maxConnectionsPerIp already (a new
+ * connection from it must be refused); logs the first refusal of a second. */
+static bool ns_addr_full(const ns_settings *s, const char *ip, const uint8_t key[16])
+{
+    uint32_t max = s->limits.connection.max_per_ip;
+    const ns_addr_count *e = max > 0 ? ns_addr_find(key, false) : NULL;
+    if (e == NULL || e->n < max)
+        return false;
+    int64_t now = ns_now_ms();
+    if (now - A.logged_ms >= 1000) {
+        A.logged_ms = now;
+        ns_log_info("refusing connections from %s: %u open (limits.connection.maxConnectionsPerIp)", ip,
+                    e->n);
+    }
+    return true;
+}
+
+/* Counts wsi's connection under key (released when the wsi is freed). */
+static void ns_addr_hold(struct lws *wsi, const uint8_t key[16])
+{
+    ns_addr_count *e = ns_addr_find(key, true);
+    if (e == NULL)
+        return; /* out of memory: not counted rather than refused */
+    e->n++;
+    lws_set_opaque_user_data(wsi, e);
+}
+
+/* LWS_CALLBACK_FILTER_NETWORK_CONNECTION: false refuses the new TCP
+ * connection (libwebsockets closes it before reading anything). */
+static bool ns_addr_accept(const struct lws_filter_network_conn_args *f)
+{
+    const ns_settings *s = &ns_cfg(S.relay)->settings;
+    char ip[INET6_ADDRSTRLEN];
+    uint8_t key[16];
+    if (f == NULL)
+        return true;
+    ns_addr_text(&f->cli_addr, ip, sizeof ip);
+    if (!ns_addr_key(ip, key) || ns_settings_ip_in_list(ip, &s->network.trusted_proxies) ||
+        ns_settings_ip_in_list(ip, &s->limits.connection.ip_whitelist))
+        return true;
+    return !ns_addr_full(s, ip, key);
+}
+
+/* LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED, right after the accept above
+ * let the connection in: counts it under its peer address. */
+static void ns_addr_new_client(struct lws *wsi)
+{
+    const ns_settings *s = &ns_cfg(S.relay)->settings;
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    char ip[INET6_ADDRSTRLEN];
+    uint8_t key[16];
+    if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&sa, &sl) != 0)
+        return;
+    ns_addr_text(&sa, ip, sizeof ip);
+    if (ns_addr_key(ip, key) && !ns_settings_ip_in_list(ip, &s->network.trusted_proxies) &&
+        !ns_settings_ip_in_list(ip, &s->limits.connection.ip_whitelist))
+        ns_addr_hold(wsi, key);
+}
+
+/* At the handshake: a connection not counted at accept (it came through a
+ * trusted proxy) is counted under the client address the proxy reported.
+ * Returns false, with a NOTICE sent, when that address is over the limit. */
+static bool ns_addr_established(ns_conn *c)
+{
+    const ns_settings *s = &ns_cfg(S.relay)->settings;
+    uint8_t key[16];
+    if (lws_get_opaque_user_data(c->wsi) != NULL || !ns_addr_key(c->ip, key) ||
+        ns_settings_ip_in_list(c->ip, &s->limits.connection.ip_whitelist))
+        return true;
+    if (ns_addr_full(s, c->ip, key)) {
+        char why[160];
+        snprintf(why, sizeof why, "rate-limited: too many connections from this address: at most %u open",
+                 s->limits.connection.max_per_ip);
+        ns_send_notice(c, why);
+        return false;
+    }
+    ns_addr_hold(c->wsi, key);
+    return true;
+}
+
+/* LWS_CALLBACK_WSI_DESTROY: releases what the connection counted. */
+static void ns_addr_destroy(struct lws *wsi)
+{
+    ns_addr_count *e = lws_get_opaque_user_data(wsi);
+    if (e != NULL) {
+        lws_set_opaque_user_data(wsi, NULL);
+        ns_addr_release(e);
+    }
+}
+
+/* The connection's user space (lws_wsi_user): its ns_conn once established. */
 typedef struct {
     ns_conn *conn;
 } ns_pss;
+
+/* ---- permessage-deflate -------------------------------------------------
+ *
+ * libwebsockets 4.1.6 implements RFC 7692 (lws_extension_callback_pm_deflate)
+ * with two flaws for a server, worked around here rather than inherited:
+ *   - one argument, server_max_window_bits, sizes both the inflater of the
+ *     client's messages and the deflater of ours; the client compresses with
+ *     up to 15 bits (lws never asks it for fewer), so our window could not be
+ *     made smaller without breaking its messages. ns_pmd_callback sets the
+ *     argument before each use: 15 to inflate, the configured
+ *     network.compression.serverMaxWindowBits to deflate (zlib reads it only
+ *     when it sets a stream up).
+ *   - its two reset flags are the wrong way round for a server: it drops the
+ *     inflater after each message when the client asked for
+ *     server_no_context_takeover, and the deflater when the client asked for
+ *     client_no_context_takeover. A client asking for the first (the `ws`
+ *     package's serverNoContextTakeover, for one) had its second compressed
+ *     message fail and was disconnected. ns_pmd_established sets them from
+ *     what the client offered: the inflater is reset only when the client
+ *     promised client_no_context_takeover; the deflater is reset after every
+ *     message when network.compression.serverNoContextTakeover is on (the
+ *     default; RFC 7692 lets a sender do so without asking) or the client
+ *     asked for it.
+ * So the deflater lives only while one message is compressed (one at a time
+ * on this thread): an idle connection holds none. The inflater (zlib's 32
+ * KiB window and ~7 KiB state) lives as long as the connection for a client
+ * that compresses and keeps its context, which RFC 7692 lets it do. */
+
+/* Sets one of lws's permessage-deflate arguments (by its option name) on
+ * the connection whose extension state is user. */
+static void ns_pmd_arg(struct lws_context *ctx, const struct lws_extension *ext, struct lws *wsi, void *user,
+                       const char *name, unsigned value)
+{
+    char v[12];
+    snprintf(v, sizeof v, "%u", value);
+    struct lws_ext_option_arg oa = {name, 0, v, (int)strlen(v)};
+    lws_extension_callback_pm_deflate(ctx, ext, wsi, LWS_EXT_CB_NAMED_OPTION_SET, user, &oa, 0);
+}
+
+/* The extension callback libwebsockets calls: lws's own, with the window
+ * and memory level each stream is set up with chosen here (see above).
+ * zlib's memLevel follows the window (15 bits: 8, its default; 12 bits: 5),
+ * so the deflater takes 2^(bits+2) + 2^(bits+2) bytes plus ~6 KiB. */
+static int ns_pmd_callback(struct lws_context *ctx, const struct lws_extension *ext, struct lws *wsi,
+                           enum lws_extension_callback_reasons reason, void *user, void *in, size_t len)
+{
+    if (reason == LWS_EXT_CB_PAYLOAD_RX) {
+        const ns_pss *pss = lws_wsi_user(wsi);
+        if (pss != NULL && pss->conn != NULL && pss->conn->cut)
+            return -1; /* inflate no more: see ns_rx_hopeless's section */
+        ns_pmd_arg(ctx, ext, wsi, user, "server_max_window_bits", 15);
+    } else if (reason == LWS_EXT_CB_PAYLOAD_TX) {
+        unsigned bits = ns_cfg(S.relay)->settings.network.compression.server_max_window_bits;
+        bits = bits < 9 ? 9 : bits > 15 ? 15 : bits;
+        ns_pmd_arg(ctx, ext, wsi, user, "server_max_window_bits", bits);
+        ns_pmd_arg(ctx, ext, wsi, user, "mem_level", bits - 7);
+    }
+    return lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user, in, len);
+}
+
+/* What the client's permessage-deflate offer asks, read as libwebsockets
+ * reads it: the first element of Sec-WebSocket-Extensions named
+ * permessage-deflate, its parameters up to the next comma. */
+static void ns_pmd_offer(const char *h, bool *client_nct, bool *server_nct)
+{
+    static const char name[] = "permessage-deflate";
+    *client_nct = *server_nct = false;
+    while (*h) {
+        const char *end = h + strcspn(h, ",");
+        const char *p = h + strspn(h, " \t");
+        size_t n = strcspn(p, ";, \t");
+        if (n == sizeof name - 1 && memcmp(p, name, n) == 0) {
+            for (p += n; p < end; p++) {
+                if (*p != ';')
+                    continue;
+                const char *q = p + 1 + strspn(p + 1, " \t");
+                if (strncmp(q, "client_no_context_takeover", 26) == 0)
+                    *client_nct = true;
+                else if (strncmp(q, "server_no_context_takeover", 26) == 0)
+                    *server_nct = true;
+            }
+            return;
+        }
+        h = *end ? end + 1 : end;
+    }
+}
+
+/* LWS_CALLBACK_ESTABLISHED: sets lws's two reset flags the right way round
+ * (see above) when the extension is on for this connection. */
+static void ns_pmd_established(struct lws *wsi)
+{
+    char h[512];
+    bool client_nct, server_nct;
+    if (lws_hdr_copy(wsi, h, sizeof h, WSI_TOKEN_EXTENSIONS) <= 0)
+        return;
+    ns_pmd_offer(h, &client_nct, &server_nct);
+    bool reset_ours = server_nct || ns_cfg(S.relay)->settings.network.compression.server_no_context_takeover;
+    /* lws's names: "server_no_context_takeover" resets its inflater,
+     * "client_no_context_takeover" its deflater. -1: not negotiated here. */
+    if (lws_set_extension_option(wsi, "permessage-deflate", "server_no_context_takeover",
+                                 client_nct ? "1" : "0") < 0)
+        return;
+    lws_set_extension_option(wsi, "permessage-deflate", "client_no_context_takeover", reset_ours ? "1" : "0");
+}
+
+/* ---- messages over network.maxPayloadSize --------------------------------
+ *
+ * A message a little over the limit is read to its end, dropped, and
+ * answered with a NOTICE; the connection stays usable. Reading costs the
+ * relay only time, but a frame that declares 2^63 bytes, or a compressed
+ * message that inflates a thousandfold, would cost it without end: once a
+ * message is known to exceed NS_RX_DRAIN_FACTOR times the limit (counting
+ * what the current frame still declares), the connection is closed with
+ * 1009 (message too big, RFC 6455) instead.
+ *
+ * Not through libwebsockets' close handshake (lws_close_reason and -1 from
+ * LWS_CALLBACK_RECEIVE): lws 4.1.6 then goes on reading and, with
+ * permessage-deflate, inflating the frame while it waits to send its close
+ * frame, under load for seconds and all of a bomb; and -1 without a close
+ * reason, in the middle of inflated output, left the connection neither
+ * served nor closed, its socket spinning the service loop. Instead:
+ * ns_rx_cut writes the close frame to the socket itself; lws_set_timeout
+ * (LWS_TO_KILL_ASYNC) has lws close the connection at its next timeout
+ * check, its ordinary way; until then LWS_CALLBACK_RECEIVE drops what
+ * comes, and ns_pmd_callback fails the extension's next inflation step so
+ * that no more of a bomb is inflated (lws takes a failing extension off its
+ * list of connections with inflated output pending). */
+#define NS_RX_DRAIN_FACTOR 2
+
+/* Writes a 1009 close frame (reason: why) straight to wsi's socket, ends
+ * our side of it, and reads away what the client had sent meanwhile so
+ * that closing it sends FIN, not a reset that could discard the frame on
+ * the way. Skipped when lws holds part of an earlier frame unsent (ours
+ * would land inside it): the client then sees the connection cut. */
+static void ns_rx_cut(struct lws *wsi, const char *why)
+{
+    if (lws_partial_buffered(wsi))
+        return;
+    uint8_t f[4 + 123];
+    size_t n = strlen(why);
+    n = n > 123 ? 123 : n;
+    f[0] = 0x88; /* FIN, close */
+    f[1] = (uint8_t)(2 + n);
+    f[2] = (uint8_t)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE >> 8);
+    f[3] = (uint8_t)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE & 0xff);
+    memcpy(f + 4, why, n);
+    int fd = lws_get_socket_fd(wsi);
+    if (send(fd, f, 4 + n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(4 + n))
+        return;
+    shutdown(fd, SHUT_WR);
+    char sink[4096];
+    for (int i = 0; i < 64 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+        ;
+}
+
+/* Counts len more bytes of the message being received; true when the
+ * connection is to be dropped (the close frame is sent, c->cut set). */
+static bool ns_rx_hopeless(ns_conn *c, struct lws *wsi, size_t len, size_t max)
+{
+    c->rx_seen += len;
+    size_t declared = lws_remaining_packet_payload(wsi);
+    size_t budget = max * NS_RX_DRAIN_FACTOR;
+    if (c->rx_seen <= budget && declared <= budget - c->rx_seen)
+        return false;
+    char why[96];
+    snprintf(why, sizeof why, "message too big: the limit is %zu bytes", max);
+    ns_log_info("closing connection %llu from %s: a message of more than %zu bytes",
+                (unsigned long long)c->id, c->ip, budget);
+    ns_rx_cut(wsi, why);
+    ns_out_free_all(c);
+    c->closing = true;
+    c->cut = true;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    return true;
+}
+
+/* ---- the libwebsockets callback ---------------------------------------- */
 
 static void ns_conn_close(ns_conn *c)
 {
@@ -901,6 +1237,17 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
     case LWS_CALLBACK_HTTP:
         return ns_http(wsi, (const char *)in);
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return ns_addr_accept(user) ? 0 : -1;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        ns_addr_new_client(wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        ns_addr_destroy(wsi);
+        return 0;
+    case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY:
+        /* nonzero: permessage-deflate is not offered back */
+        return ns_cfg(S.relay)->settings.network.compression.enabled ? 0 : 1;
     case LWS_CALLBACK_ESTABLISHED: {
         ns_conn *c = calloc(1, sizeof *c);
         if (c == NULL)
@@ -912,12 +1259,13 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         S.buckets[c->id % NS_CONN_BUCKETS] = c;
         S.nconns++;
         pss->conn = c;
+        ns_pmd_established(wsi);
         if (atomic_load(&S.relay->stopping)) {
             c->closing = true;
             c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
             c->close_reason = "relay shutting down";
             lws_callback_on_writable(wsi);
-        } else if (!ns_connection_allowed(c)) {
+        } else if (!ns_connection_allowed(c) || !ns_addr_established(c)) {
             c->closing = true;
             c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
             c->close_reason = "rate limited";
@@ -930,6 +1278,8 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (c == NULL)
             return -1;
         size_t max = ns_cfg(S.relay)->max_payload;
+        if (c->cut || ns_rx_hopeless(c, wsi, len, max))
+            return 0; /* 1009 sent, lws drops the connection: see ns_rx_cut */
         if (!c->rx_too_big && c->rx.len + len <= max)
             ns_buf_add(&c->rx, in, len);
         else
@@ -949,8 +1299,9 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         }
         ns_buf_reset(&c->rx);
         c->rx_too_big = false;
-        if (c->rx.cap > 65536)
-            ns_buf_free(&c->rx); /* do not keep a big buffer per idle connection */
+        c->rx_seen = 0;
+        if (c->rx.cap > 16384)
+            ns_buf_free(&c->rx); /* an idle connection keeps at most 16 KiB */
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -966,13 +1317,16 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     }
 }
 
+/* rx_buffer_size: lws gives every connection a buffer this large and fills
+ * it with frame payload before each LWS_CALLBACK_RECEIVE; at 64 KiB a
+ * connection that once sent a big message kept 64 KiB resident. */
 static const struct lws_protocols ns_protocols[] = {
-    {"nostr", ns_callback, sizeof(ns_pss), 65536, 0, NULL, 0},
+    {"nostr", ns_callback, sizeof(ns_pss), 16384, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 static const struct lws_extension ns_extensions[] = {
-    {"permessage-deflate", lws_extension_callback_pm_deflate,
+    {"permessage-deflate", ns_pmd_callback,
      "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
     {NULL, NULL, NULL},
 };
@@ -991,6 +1345,8 @@ int ns_ws_init(ns_relay *r)
 {
     memset(&S, 0, sizeof S);
     S.relay = r;
+    memset(&A, 0, sizeof A);
+    ns_addr_init();
     S.index = ns_subindex_new();
     if (S.index == NULL)
         return NS_ENOMEM;
@@ -1002,6 +1358,9 @@ int ns_ws_init(ns_relay *r)
     info.extensions = ns_extensions;
     info.retry_and_idle_policy = &ns_retry;
     info.timeout_secs = 20;
+    /* A client has this long to finish its handshake, however slowly it
+     * sends it (slowloris): lws does not restart the clock per byte. */
+    info.timeout_secs_ah_idle = ns_cfg(r)->settings.network.handshake_timeout_seconds;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
     r->lws = lws_create_context(&info);
     if (r->lws == NULL) {

@@ -832,3 +832,155 @@ export async function attachStorageNode(coord, storage, { name, below }) {
     ALTER TABLE events ATTACH PARTITION events_hot FOR VALUES FROM (${below}) TO (MAXVALUE);
     ALTER TABLE events ATTACH PARTITION events_${name} FOR VALUES FROM (MINVALUE) TO (${below});`);
 }
+
+// ------------------------------------------------------- hostile clients
+//
+// For tests/integration/9[5-7]-hostile*: a relay's process figures, a
+// well-behaved client that times its round trips while an attack runs, and
+// a raw WebSocket client that can write what `ws` refuses to (frames that
+// declare more than they carry, hand-made compressed frames). Attackers
+// connect from other loopback addresses (127.0.0.2, ...) so that per-address
+// limits apply to them and not to the well-behaved client on 127.0.0.1.
+
+/**
+ * True when the relay under test is the ASan+UBSan build (make
+ * integration-san): its memory figures are ASan's (freed memory waits in
+ * a quarantine of up to 256 MiB), so tests skip their memory bounds.
+ */
+export const RELAY_SANITIZED = /-san$/.test(path.basename(RELAY_BIN)) || Boolean(process.env.ASAN_OPTIONS);
+
+/** The resident memory of process pid in KiB (VmRSS, /proc/<pid>/status). */
+export function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** CPU seconds (user + system) process pid has used (/proc/<pid>/stat, 100 ticks/s). */
+export function cpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15)
+}
+
+/** The p-th percentile (0..100, nearest rank) of numbers; NaN when empty. */
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+/**
+ * A well-behaved client on its own connection (from 127.0.0.1): publishes
+ * a small event and waits for its OK, then asks for it by id and waits for
+ * EOSE, again and again with pauseMs between round trips, timing each. Any
+ * failure (a timeout, OK false, a disconnect) is recorded, not thrown.
+ * stop() ends the loop and resolves to { samples, p50, p99, max, errors }.
+ */
+export async function startProbe(url, { pauseMs = 20, timeoutMs = 5000 } = {}) {
+  const c = await connect(url, { timeoutMs });
+  const key = newKey();
+  const times = [];
+  const errors = [];
+  let running = true;
+  let n = 0;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const ev = makeEvent(key, { content: `probe ${n++} ${randomHex(4)}` });
+        let t0 = performance.now();
+        const ok = await c.publish(ev, timeoutMs);
+        times.push(performance.now() - t0);
+        if (ok[2] !== true) errors.push(`OK false: ${ok[3]}`);
+        t0 = performance.now();
+        const got = await c.query({ ids: [ev.id] });
+        times.push(performance.now() - t0);
+        if (got.length !== 1) errors.push(`REQ by id returned ${got.length} events`);
+      } catch (e) {
+        errors.push(e.message);
+        if (!c.isOpen) return;
+      }
+      await sleep(pauseMs);
+    }
+  })();
+  return {
+    client: c,
+    async stop() {
+      running = false;
+      await withTimeout(loop, timeoutMs * 2 + 1000, 'the probe loop to end');
+      await c.close();
+      const r = (x) => Math.round(x * 10) / 10;
+      return { samples: times.length, p50: r(percentile(times, 50)), p99: r(percentile(times, 99)),
+        max: r(Math.max(...times)), errors };
+    },
+  };
+}
+
+/**
+ * A raw WebSocket client on a plain TCP socket from localAddress: does the
+ * handshake itself (headers: extra request header lines), then lets the
+ * test write any frame. Frames are masked with the key 0 (the payload goes
+ * as is). Resolves once the relay answered 101; rejects otherwise.
+ * Returns { sock, response (the 101 head), messages (text frames
+ * received, parsed when JSON), closeFrame ({code, reason} or null),
+ * ended (a promise: the socket closed), frame(opts), write(buf) }.
+ * frame({ opcode = 1, fin = true, rsv1 = false, payload, length }): writes
+ * one frame whose header declares `length` (default payload.length) bytes.
+ */
+export function rawWebSocket(relay, { localAddress, headers = [], timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port: relay.port, localAddress });
+    const ws = { sock, response: '', messages: [], closeFrame: null, received: 0 };
+    ws.ended = new Promise((r) => sock.on('close', r));
+    let buf = Buffer.alloc(0);
+    let open = false;
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`raw handshake: no 101 within ${timeoutMs} ms`)); }, timeoutMs);
+    sock.on('error', (e) => { ws.error = e; });
+    sock.on('close', () => { clearTimeout(timer); if (!open) reject(new Error(`raw handshake: closed before 101 (${ws.error ? ws.error.message : 'no error'})`)); });
+    sock.on('connect', () => {
+      sock.write(['GET / HTTP/1.1', `Host: 127.0.0.1:${relay.port}`, 'Upgrade: websocket', 'Connection: Upgrade',
+        `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
+        ...headers, '', ''].join('\r\n'));
+    });
+    sock.on('data', (d) => {
+      ws.received += d.length;
+      buf = Buffer.concat([buf, d]);
+      if (!open) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        ws.response = buf.subarray(0, end).toString('latin1');
+        buf = buf.subarray(end + 4);
+        if (!/^HTTP\/1\.1 101/.test(ws.response)) { sock.destroy(); return; }
+        open = true;
+        clearTimeout(timer);
+        resolve(ws);
+      }
+      // Server frames: unmasked; lengths up to 64 bits (ours stay small).
+      for (;;) {
+        if (buf.length < 2) return;
+        let len = buf[1] & 0x7f, off = 2;
+        if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+        else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+        if (buf.length < off + len) return;
+        const op = buf[0] & 0x0f, payload = buf.subarray(off, off + len);
+        buf = buf.subarray(off + len);
+        if (op === 8) {
+          ws.closeFrame = { code: payload.length >= 2 ? payload.readUInt16BE(0) : null, reason: payload.subarray(2).toString('utf8') };
+          ws.frame({ opcode: 8, payload: Buffer.from(payload.subarray(0, 2)) }); // echo, as a client must
+        } else if (op === 1) {
+          const t = payload.toString('utf8');
+          try { ws.messages.push(JSON.parse(t)); } catch { ws.messages.push(t); }
+        }
+      }
+    });
+    ws.write = (b) => { if (!sock.destroyed) sock.write(b); };
+    ws.frame = ({ opcode = 1, fin = true, rsv1 = false, payload = Buffer.alloc(0), length } = {}) => {
+      const n = length === undefined ? payload.length : length;
+      const head = [((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode)];
+      let ext = Buffer.alloc(0);
+      if (n < 126) head.push(0x80 | n);
+      else if (n < 65536) { head.push(0x80 | 126); ext = Buffer.alloc(2); ext.writeUInt16BE(n); }
+      else { head.push(0x80 | 127); ext = Buffer.alloc(8); ext.writeBigUInt64BE(BigInt(n)); }
+      ws.write(Buffer.concat([Buffer.from(head), ext, Buffer.alloc(4), payload])); // mask key 0
+    };
+  });
+}

@@ -93,6 +93,11 @@ static void test_default_file(void **state)
     assert_string_equal(s.network.remote_ip_header, "x-forwarded-for");
     assert_int_equal(s.network.trusted_proxies.n, 2);
     assert_int_equal(s.workers.count, 0);
+    assert_int_equal(s.network.handshake_timeout_seconds, 10);
+    assert_true(s.network.compression.enabled);
+    assert_int_equal(s.network.compression.server_max_window_bits, 12);
+    assert_true(s.network.compression.server_no_context_takeover);
+    assert_int_equal(s.limits.connection.max_per_ip, 256);
     const struct ns_settings_limits *l = &s.limits;
     assert_int_equal(l->connection.rate_limits.n, 2);
     assert_int_equal(l->connection.rate_limits.v[0].period_ms, 1000);
@@ -163,6 +168,11 @@ static const char every_key[] =
     "  maxPayloadSize: 131072\n"
     "  remoteIpHeader: CF-Connecting-IP\n"
     "  trustedProxies: [10.0.0.0/8, \"fd00::/8\", 192.168.1.1]\n"
+    "  handshakeTimeoutSeconds: 3\n"
+    "  compression:\n"
+    "    enabled: false\n"
+    "    serverMaxWindowBits: 15\n"
+    "    serverNoContextTakeover: False\n"
     "workers:\n"
     "  count: 3\n"
     "limits:\n"
@@ -172,6 +182,7 @@ static const char every_key[] =
     "        rate: 5\n"
     "    ipWhitelist: [127.0.0.1]\n"
     "    ipBlacklist: [203.0.113.0/24]\n"
+    "    maxConnectionsPerIp: 7\n"
     "  event:\n"
     "    eventId:\n"
     "      minLeadingZeroBits: 8\n"
@@ -238,6 +249,11 @@ static void test_every_key(void **state)
     assert_int_equal(s.network.trusted_proxies.n, 3);
     assert_true(ns_settings_ip_in_list("10.200.1.1", &s.network.trusted_proxies));
     assert_true(ns_settings_ip_in_list("fd12::1", &s.network.trusted_proxies));
+    assert_int_equal(s.network.handshake_timeout_seconds, 3);
+    assert_false(s.network.compression.enabled);
+    assert_int_equal(s.network.compression.server_max_window_bits, 15);
+    assert_false(s.network.compression.server_no_context_takeover);
+    assert_int_equal(s.limits.connection.max_per_ip, 7);
     assert_true(ns_settings_ip_in_list("192.168.1.1", &s.network.trusted_proxies));
     assert_false(ns_settings_ip_in_list("127.0.0.1", &s.network.trusted_proxies));
     assert_int_equal(s.workers.count, 3);
@@ -332,6 +348,16 @@ static const struct {
      "t.yaml:4: limits.event.eventId.minLeadingZeroBits must be an integer from 0 to 256, not \"300\""},
     {"network:\n  maxPayloadSize: 0\n",
      "t.yaml:2: network.maxPayloadSize must be an integer from 1 to 1073741824, not \"0\""},
+    {"network:\n  compression:\n    enabled: yes\n",
+     "t.yaml:3: network.compression.enabled must be true or false, not \"yes\""},
+    {"network:\n  compression:\n    serverNoContextTakeover: \"true\"\n",
+     "t.yaml:3: network.compression.serverNoContextTakeover must be true or false, not the string \"true\""},
+    {"network:\n  compression:\n    serverMaxWindowBits: 8\n",
+     "t.yaml:3: network.compression.serverMaxWindowBits must be an integer from 9 to 15, not \"8\""},
+    {"network:\n  handshakeTimeoutSeconds: 0\n",
+     "t.yaml:2: network.handshakeTimeoutSeconds must be an integer from 1 to 3600, not \"0\""},
+    {"limits:\n  connection:\n    maxConnectionsPerIp: -1\n",
+     "t.yaml:3: limits.connection.maxConnectionsPerIp must be an integer from 0 to 1000000, not \"-1\""},
     {"limits:\n  event:\n    kind:\n      whitelist:\n        - 1\n        - [10, 5]\n",
      "t.yaml:6: limits.event.kind.whitelist[1] is the range [10, 5]: its first kind must not be greater "
      "than its last"},
