@@ -141,7 +141,15 @@ static struct {
     long inflight;          /* EVENTs not yet answered, all connections */
     ns_buf wbuf;            /* LWS_PRE + one message, reused */
     uint64_t next_seq;
+    size_t rows_held;       /* bytes of REQ results not yet sent, all connections */
 } S;
+
+/* The most REQ-result bytes the relay holds for clients that have not read
+ * them yet, all connections together. Each connection's share is already
+ * bounded (16 REQs in flight, the 16 MiB output cut), but many connections
+ * from many addresses that send REQs and never read would add up; past
+ * this, a new result is refused with CLOSED instead of held. */
+#define NS_ROWS_HELD_MAX ((size_t)512 << 20)
 
 static ns_conn *ns_conn_find(uint64_t id)
 {
@@ -281,6 +289,18 @@ static void ns_pending_free(ns_sub_ext *x)
     x->pending_bytes = 0;
 }
 
+/* Frees a subscription's REQ result (sent or not) and its share of
+ * S.rows_held. */
+static void ns_rows_release(ns_conn *c, ns_sub_ext *x)
+{
+    if (x->rows == NULL)
+        return;
+    S.rows_held -= x->rows->rows.cap;
+    ns_req_job_free(x->rows);
+    x->rows = NULL;
+    c->pumping--;
+}
+
 static void ns_sub_drop(ns_conn *c, ns_sub *s)
 {
     ns_sub **p = &c->subs;
@@ -293,10 +313,7 @@ static void ns_sub_drop(ns_conn *c, ns_sub *s)
     ns_subindex_remove(S.index, s);
     ns_sub_ext *x = (ns_sub_ext *)s;
     ns_pending_free(x);
-    if (x->rows) {
-        ns_req_job_free(x->rows);
-        c->pumping--;
-    }
+    ns_rows_release(c, x);
     ns_sub_free(s);
 }
 
@@ -581,9 +598,7 @@ static void ns_pump(ns_conn *c, ns_sub *s)
             ns_send_event(c, s, q->body);
     ns_pending_free(x);
     s->eose = true;
-    ns_req_job_free(x->rows);
-    x->rows = NULL;
-    c->pumping--;
+    ns_rows_release(c, x);
 }
 
 static void ns_req_done(ns_req_job *j)
@@ -604,10 +619,18 @@ static void ns_req_done(ns_req_job *j)
         ns_req_job_free(j);
         return;
     }
+    if (S.rows_held + j->rows.cap > NS_ROWS_HELD_MAX) {
+        ns_send_sub_msg(c, "CLOSED", s->id, s->id_len,
+                        "rate-limited: the relay holds too many unread results, please retry");
+        ns_sub_drop(c, s);
+        ns_req_job_free(j);
+        return;
+    }
     ns_sub_ext *x = (ns_sub_ext *)s;
     x->rows = j;
     x->rows_next = j->rows.data;
     x->rows_left = j->nrows;
+    S.rows_held += j->rows.cap;
     c->pumping++;
     ns_pump(c, s);
 }
