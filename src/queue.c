@@ -46,18 +46,22 @@ bool ns_queue_push(ns_queue *q, ns_qnode *n)
     return true;
 }
 
+void ns_deadline_in(struct timespec *ts, clockid_t clock, int ms)
+{
+    clock_gettime(clock, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 size_t ns_queue_pop_many(ns_queue *q, ns_qnode **out, size_t max, int timeout_ms)
 {
     struct timespec deadline;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    if (timeout_ms > 0)
+        ns_deadline_in(&deadline, CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&q->lock);
     while (q->head == NULL && !q->closed && timeout_ms != 0) {
         if (timeout_ms < 0)

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 typedef struct ns_qnode {
     struct ns_qnode *next;
@@ -30,6 +31,10 @@ typedef struct ns_queue {
 
 void ns_queue_init(ns_queue *q, void (*notify)(void *), void *notify_arg);
 void ns_queue_destroy(ns_queue *q);
+
+/* Sets *ts to `ms` milliseconds from now on `clock`, for the timed waits
+ * (pthread_cond_timedwait) of the queues and of other threads. */
+void ns_deadline_in(struct timespec *ts, clockid_t clock, int ms);
 
 /* Appends an item. Returns false (item not taken) when the queue is closed. */
 bool ns_queue_push(ns_queue *q, ns_qnode *n);

@@ -17,6 +17,7 @@
  */
 #include "storage.h"
 #include "log.h"
+#include "queue.h"
 #include "relay.h"
 #include "store_pg.h"
 
@@ -106,13 +107,7 @@ uint64_t ns_storage_generation(ns_storage *s)
 bool ns_storage_recheck(ns_storage *s, const char *message, uint64_t before, int timeout_ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    ns_deadline_in(&until, CLOCK_REALTIME, timeout_ms); /* s->cv uses the default clock */
     pthread_mutex_lock(&s->mu);
     uint64_t need = s->started + 1; /* a round that starts after now */
     char server[64];
@@ -324,10 +319,7 @@ void *ns_storage_main(void *arg)
         pthread_mutex_lock(&s->mu);
         if (!s->kicked) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += NS_STORAGE_ROUND_MS % 1000 * 1000000L;
-            until.tv_sec += NS_STORAGE_ROUND_MS / 1000 + until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            ns_deadline_in(&until, CLOCK_REALTIME, NS_STORAGE_ROUND_MS);
             pthread_cond_timedwait(&s->cv, &s->mu, &until);
         }
         s->kicked = false;
