@@ -7,10 +7,10 @@
 # (bench/seed, loaded with COPY), then runs build/loadgen:
 #   connect  BENCH_CONNECT idle connections (first, on a relay that has
 #            served nothing yet, so its memory figure is clean)
+#   req      20 connections, one REQ in flight each, authors-kinds-limit10
+#   req_limit100  {kinds:[1], limit:100} (events delivered per second)
 #   publish  50 connections x 20 events in flight, BENCH_SECONDS
 #   publish_rate  the same 50 connections, open loop at 10,000 events/s
-#   req      20 connections, one REQ in flight each, authors-kinds-limit10
-#   req_limit100  the same with limit 100 (events delivered per second)
 #   fanout   10,000 subscriptions over 1,000 connections, 1,000 events/s
 # Each prints its table and JSON line (all kept in the work directory with
 # KEEP_TMP=1); the run ends with one summary line per scenario:
@@ -303,13 +303,16 @@ fi
 seed_more "$BENCH_EVENTS" 1
 scenario connect 300 connect -n "$BENCH_CONNECT" --hold 3
 sleep 2
+scenario req $((S + 120)) req -c 20 -s "$S" --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
+scenario req_limit100 $((S + 120)) req -c 20 -s "$S" --shape limit100 --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
+# Writes after the reads: the reads then see the seeded database, not tens
+# of thousands of events sharing one created_at second (which make every
+# newest-first query read a whole second's worth to order the ties by id).
 scenario publish $((S + 120)) publish -c 50 -w 20 -s "$S"
 # The same 50 connections open loop at 10,000 events/s: the latency a
 # client sees at that rate (closed loop, 1,000 events in flight make the
 # latency 1,000 / rate by Little's law, whatever the relay does).
 scenario publish_rate $((S + 120)) publish -c 50 -r 10000 -s "$S"
-scenario req $((S + 120)) req -c 20 -s "$S" --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
-scenario req_limit100 $((S + 120)) req -c 20 -s "$S" --shape limit100 --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
 scenario fanout $((S + 300)) fanout --subs 10000 -c 1000 -r 1000 -s "$S"
 
 # ---- summary
