@@ -9,8 +9,8 @@
  *   2. every swapped-out one is probed, and restored with
  *      nostream_storage_restore() once it answers (its held events are
  *      then on the node);
- *   3. the list of swapped-out ranges is read back and published for the
- *      WebSocket thread's NOTICEs.
+ *   3. the list of swapped-out ranges (read again only when this round
+ *      changed it) is published for the WebSocket thread's NOTICEs.
  * Statements run with a statement_timeout and a lock_timeout, so a node
  * that hangs rather than refuses costs a round some seconds, never forever,
  * and the swap never queues other sessions behind it for long.
@@ -257,6 +257,7 @@ static int ns_storage_strike(ns_storage *s, const char *ft, bool fails)
 /* One round. `hints` are servers known to be failing. */
 static void ns_storage_round(ns_storage *s, PGconn *conn, char hints[][64], size_t nhints)
 {
+    bool acted = false; /* swapped something out or in: the outage list changed */
     PGresult *att = PQexec(conn, ns_attached_sql);
     for (int i = 0; PQresultStatus(att) == PGRES_TUPLES_OK && i < PQntuples(att); i++) {
         const char *ft = PQgetvalue(att, i, 0), *srv = PQgetvalue(att, i, 1);
@@ -268,38 +269,44 @@ static void ns_storage_round(ns_storage *s, PGconn *conn, char hints[][64], size
         if (why != NULL && (hinted || strikes >= 2)) {
             ns_storage_hold(conn, ft, srv, why);
             ns_storage_strike(s, ft, false);
+            acted = true;
         }
         free(why);
     }
     PQclear(att);
 
+    /* The outage list, also as another relay on this database left it. */
     PGresult *out = PQexec(conn, ns_outage_sql);
     for (int i = 0; PQresultStatus(out) == PGRES_TUPLES_OK && i < PQntuples(out); i++) {
         const char *ft = PQgetvalue(out, i, 0);
         char *why = ns_storage_probe(conn, ft);
-        if (why == NULL)
+        if (why == NULL) {
             ns_storage_restore(conn, ft);
+            acted = true;
+        }
         free(why);
     }
-    PQclear(out);
-
-    /* Publish what is out now. */
-    PGresult *now = PQexec(conn, ns_outage_sql);
-    if (PQresultStatus(now) != PGRES_TUPLES_OK) {
-        PQclear(now);
+    if (acted) {
+        PQclear(out);
+        out = PQexec(conn, ns_outage_sql);
+    }
+    if (PQresultStatus(out) != PGRES_TUPLES_OK) {
+        PQclear(out);
         return;
     }
+
+    /* Publish what is out now. */
     ns_gap gaps[NS_STORAGE_MAX_GAPS];
     memset(gaps, 0, sizeof gaps); /* compared whole below */
     size_t n = 0;
-    for (int i = 0; i < PQntuples(now) && n < NS_STORAGE_MAX_GAPS; i++, n++) {
-        snprintf(gaps[n].table, sizeof gaps[n].table, "%s", PQgetvalue(now, i, 0));
-        snprintf(gaps[n].server, sizeof gaps[n].server, "%s", PQgetvalue(now, i, 1));
-        const char *lo = PQgetvalue(now, i, 2), *hi = PQgetvalue(now, i, 3);
+    for (int i = 0; i < PQntuples(out) && n < NS_STORAGE_MAX_GAPS; i++, n++) {
+        snprintf(gaps[n].table, sizeof gaps[n].table, "%s", PQgetvalue(out, i, 0));
+        snprintf(gaps[n].server, sizeof gaps[n].server, "%s", PQgetvalue(out, i, 1));
+        const char *lo = PQgetvalue(out, i, 2), *hi = PQgetvalue(out, i, 3);
         gaps[n].lo = *lo ? strtoll(lo, NULL, 10) : INT64_MIN;
         gaps[n].hi = *hi ? strtoll(hi, NULL, 10) : INT64_MAX;
     }
-    PQclear(now);
+    PQclear(out);
     pthread_mutex_lock(&s->mu);
     if (n != s->ngaps || memcmp(gaps, s->gaps, n * sizeof gaps[0]) != 0) {
         memcpy(s->gaps, gaps, n * sizeof gaps[0]);
