@@ -38,6 +38,8 @@ set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO="$(cd "$HERE/../.." && pwd -P)"
+# shellcheck source=tests/distributed/relay-start.sh
+. "$HERE/relay-start.sh"
 S="$REPO/scripts"
 TOPO="$HERE/topology.sh"
 CLIENT="$HERE/e2e-client.mjs"
@@ -168,28 +170,11 @@ RELAY_BIN="${NOSTREAM_BIN:-$REPO/build/nostream}"
 if [ ! -x "$RELAY_BIN" ] && [ -z "${NOSTREAM_BIN:-}" ]; then
   make -C "$REPO" build/nostream >"$WORK/build.log" 2>&1 || { bad "make build/nostream"; tail -n 20 "$WORK/build.log"; finish; }
 fi
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 mkdir -p "$WORK/relay-config"
 node "$CLIENT" settings >"$WORK/relay-config/settings.yaml"
-# A port below the ephemeral range; another one if it is taken after all.
 up=0
-for try in 1 2 3 4 5; do
-  while :; do RELAY_PORT=$(( 20000 + RANDOM % 12000 )); port_free "$RELAY_PORT" && break; done
-  DB_HOST="$COORD_PG_SOCKET" DB_PORT="$COORD_PG_PORT" DB_USER="$COORD_PG_USER" DB_NAME="$COORD_PG_DB" \
-    RELAY_PORT="$RELAY_PORT" NOSTR_CONFIG_DIR="$WORK/relay-config" MIGRATIONS_DIR="$REPO/migrations" \
-    "$RELAY_BIN" >"$WORK/relay.log" 2>&1 &
-  RELAY_PID=$!
-  for _ in $(seq 150); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$RELAY_PORT/healthz")" = 200 ]; then up=1; break; fi
-    kill -0 "$RELAY_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ "$up" = 1 ] && break
-  kill -0 "$RELAY_PID" 2>/dev/null && break          # running but not answering: give up
-  wait "$RELAY_PID" 2>/dev/null; RELAY_PID=""
-  grep -q "cannot listen" "$WORK/relay.log" || break
-  say "# port $RELAY_PORT taken (try $try), another one"
-done
+DB_HOST="$COORD_PG_SOCKET" DB_PORT="$COORD_PG_PORT" DB_USER="$COORD_PG_USER" DB_NAME="$COORD_PG_DB" \
+  relay_start "$RELAY_BIN" "$WORK/relay-config" "$WORK/relay.log" && up=1
 URL="ws://127.0.0.1:$RELAY_PORT"
 if [ "$up" = 1 ]; then ok "relay answers /healthz on 127.0.0.1:$RELAY_PORT"
 else bad "relay did not come up"; tail -n 20 "$WORK/relay.log" | sed 's/^/#   /'; finish; fi

@@ -309,17 +309,7 @@ up() {
     local nd="$dir/$n"
     mkdir -p "$nd/pgsock"
     log "$n PostgreSQL on [${addr[$n]}]:$PG_PORT"
-    setsid ip netns exec "${ns[$n]}" env \
-      "STORAGE_DB_PASSWORD=${pw[$n]}" \
-      "COORDINATOR_PUBLIC_KEY=$coord_key" \
-      "PGDATA=$nd/pgdata" "PGPORT=$PG_PORT" \
-      "STORAGE_LISTEN_ADDRESSES=${addr[$n]}" \
-      "STORAGE_SOCKET_DIR=$nd/pgsock" \
-      "STORAGE_CONFIG_DIR=$repo/storage" \
-      "STORAGE_INIT_SQL=$repo/scripts/storage-init.sql" \
-      "STORAGE_PG_BINDIR=$PG_BINDIR" \
-      "$repo/docker/storage-db/entrypoint.sh" </dev/null >>"$nd/postgres.log" 2>&1 &
-    write_pid $! "$nd/postgres.pid"
+    node_pg_spawn "${ns[$n]}" "${addr[$n]}" "${pw[$n]}" "$coord_key" "$nd"
   done
 
   # --- the coordinator's PostgreSQL (socket only) -----------------------------
@@ -454,6 +444,25 @@ down() {
   log "down"
 }
 
+# node_pg_spawn NS ADDR PASSWORD COORD_KEY NODE_DIR: starts a storage
+# node's PostgreSQL in namespace NS through the entrypoint its container
+# runs (docker/storage-db/entrypoint.sh), in the background, with its pid in
+# NODE_DIR/postgres.pid. Used by `up` and by node_pg_start.
+node_pg_spawn() {
+  local node_ns="$1" node_addr="$2" node_pw="$3" coord_key="$4" nd="$5"
+  setsid ip netns exec "$node_ns" env \
+    "STORAGE_DB_PASSWORD=$node_pw" \
+    "COORDINATOR_PUBLIC_KEY=$coord_key" \
+    "PGDATA=$nd/pgdata" "PGPORT=$PG_PORT" \
+    "STORAGE_LISTEN_ADDRESSES=$node_addr" \
+    "STORAGE_SOCKET_DIR=$nd/pgsock" \
+    "STORAGE_CONFIG_DIR=$repo/storage" \
+    "STORAGE_INIT_SQL=$repo/scripts/storage-init.sql" \
+    "STORAGE_PG_BINDIR=$PG_BINDIR" \
+    "$repo/docker/storage-db/entrypoint.sh" </dev/null >>"$nd/postgres.log" 2>&1 &
+  write_pid $! "$nd/postgres.pid"
+}
+
 # ---------------------------------------------------------------------------
 # For other tests that source this file (tests/soak/soak.sh): start a
 # PostgreSQL of a running topology again after it was killed or stopped,
@@ -469,17 +478,7 @@ node_pg_start() { # DIR NAME: a storage node's, through its entrypoint
   local nsv="NS_$u" addrv="${u}_YGG_ADDR" pwv="${u}_DB_PASSWORD"
   local node_ns="${!nsv}" node_addr="${!addrv}" node_pw="${!pwv}"
   nd="$dir/$name"
-  setsid ip netns exec "$node_ns" env \
-    "STORAGE_DB_PASSWORD=$node_pw" \
-    "COORDINATOR_PUBLIC_KEY=$COORD_YGG_PUBKEY" \
-    "PGDATA=$nd/pgdata" "PGPORT=$PG_PORT" \
-    "STORAGE_LISTEN_ADDRESSES=$node_addr" \
-    "STORAGE_SOCKET_DIR=$nd/pgsock" \
-    "STORAGE_CONFIG_DIR=$repo/storage" \
-    "STORAGE_INIT_SQL=$repo/scripts/storage-init.sql" \
-    "STORAGE_PG_BINDIR=$PG_BINDIR" \
-    "$repo/docker/storage-db/entrypoint.sh" </dev/null >>"$nd/postgres.log" 2>&1 &
-  write_pid $! "$nd/postgres.pid"
+  node_pg_spawn "$node_ns" "$node_addr" "$node_pw" "$COORD_YGG_PUBKEY" "$nd"
   for ((i = 0; i < TOPO_TIMEOUT * 5; i++)); do
     pid_alive "$nd/postgres.pid" >/dev/null || { tail -n 20 "$nd/postgres.log" >&2; die "PostgreSQL of $name exited"; }
     if ip netns exec "$node_ns" pg_isready -q -h "$node_addr" -p "$PG_PORT" -U nostr_ts_relay -d nostr_ts_relay; then

@@ -36,6 +36,8 @@ set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO="$(cd "$HERE/../.." && pwd -P)"
+# shellcheck source=tests/distributed/relay-start.sh
+. "$REPO/tests/distributed/relay-start.sh"
 TOPO="$REPO/tests/distributed/topology.sh"
 CLIENT="$HERE/soak-client.mjs"
 
@@ -152,25 +154,10 @@ fi
 cp "$RELAY_BIN" "$WORK/nostream" || abort "cannot copy $RELAY_BIN"
 say "# relay binary $RELAY_BIN ($(stat -c '%y' "$RELAY_BIN" | cut -d. -f1))"
 RELAY_BIN="$WORK/nostream"
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 mkdir -p "$WORK/relay-config"
 node "$CLIENT" settings >"$WORK/relay-config/settings.yaml" || abort "soak-client.mjs settings"
 up=0
-for _ in 1 2 3 4 5; do
-  while :; do RELAY_PORT=$(( 20000 + RANDOM % 12000 )); port_free "$RELAY_PORT" && break; done
-  RELAY_PORT="$RELAY_PORT" NOSTR_CONFIG_DIR="$WORK/relay-config" MIGRATIONS_DIR="$REPO/migrations" \
-    "$RELAY_BIN" >"$WORK/relay.log" 2>&1 &
-  RELAY_PID=$!
-  for _ in $(seq 150); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$RELAY_PORT/healthz")" = 200 ]; then up=1; break; fi
-    kill -0 "$RELAY_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ "$up" = 1 ] && break
-  kill -0 "$RELAY_PID" 2>/dev/null && break
-  wait "$RELAY_PID" 2>/dev/null; RELAY_PID=""
-  grep -q "cannot listen" "$WORK/relay.log" || break
-done
+relay_start "$RELAY_BIN" "$WORK/relay-config" "$WORK/relay.log" && up=1
 [ "$up" = 1 ] || { tail -n 20 "$WORK/relay.log" | sed 's/^/#   /'; abort "the relay did not come up"; }
 RELAY_START="$(proc_start "$RELAY_PID")"
 RELAY_PID0="$RELAY_PID"
