@@ -82,7 +82,9 @@ typedef struct ns_conn {
     ns_buf rx;
     bool rx_too_big;
     size_t rx_seen;         /* bytes of the message being received, kept or not */
-    bool cut;               /* a 1009 was sent: drop the connection */
+    bool cut;               /* a close frame was sent: drop the connection */
+    uint8_t *inflate_in;    /* compressed input zlib has not used up: see ns_pmd_rx */
+    size_t inflate_in_cap;
     ns_out *out_head, *out_tail;
     size_t out_bytes;
     ns_sub *subs;
@@ -1063,8 +1065,60 @@ static void ns_pmd_arg(struct lws_context *ctx, const struct lws_extension *ext,
     lws_extension_callback_pm_deflate(ctx, ext, wsi, LWS_EXT_CB_NAMED_OPTION_SET, user, &oa, 0);
 }
 
+/* ---- inflating the client's messages ----------------------------------
+ *
+ * libwebsockets 4.1.6 hands the inflater each chunk of compressed payload
+ * where it read it, in the service thread's one receive buffer, and the
+ * inflater keeps pointing there while it produces output 1 KiB per service
+ * round. A message inflating far beyond its size (compression bombs, but
+ * any highly compressible message) leaves input unused across rounds; a
+ * read for another connection meanwhile overwrites it, and the inflater
+ * goes on with foreign bytes: zlib errors ("invalid stored block lengths")
+ * or, raw deflate having no checksum, wrong text. So each new chunk is
+ * copied to the connection's own buffer first, kept until the inflater has
+ * used it all. The buffer lives only while input is pending: idle
+ * connections hold none.
+ *
+ * lws's argument is private in 4.1.6 (struct lws_ext_pm_deflate_rx_ebufs:
+ * the input and the output, two public lws_tokens) and so is its return
+ * code for "input left" (PMDR_HAS_PENDING, 2); both are restated here. */
+typedef struct {
+    struct lws_tokens in, out;
+} ns_pmd_rx_bufs;
+
+static void ns_rx_abort(ns_conn *c, struct lws *wsi, enum lws_close_status code, const char *why);
+#define NS_PMD_HAS_PENDING 2
+
+/* An inflation step lws 4.1.6 makes with its input moved to c's buffer as
+ * above; when lws fails it (corrupt compressed data), the connection is
+ * closed with 1007 at once: lws would otherwise leave it neither served nor
+ * closed (it ignores the failure when it happens while draining). */
+static int ns_pmd_rx(ns_conn *c, struct lws_context *ctx, const struct lws_extension *ext, struct lws *wsi,
+                     void *user, ns_pmd_rx_bufs *b)
+{
+    if (b->in.token != NULL && b->in.len > 0 && c->inflate_in == NULL) {
+        c->inflate_in = malloc((size_t)b->in.len);
+        if (c->inflate_in == NULL)
+            return -1;
+        memcpy(c->inflate_in, b->in.token, (size_t)b->in.len);
+        b->in.token = c->inflate_in;
+    }
+    int r = lws_extension_callback_pm_deflate(ctx, ext, wsi, LWS_EXT_CB_PAYLOAD_RX, user, b, 0);
+    if (r != NS_PMD_HAS_PENDING) {
+        free(c->inflate_in); /* all used (or never copied) */
+        c->inflate_in = NULL;
+    }
+    if (r < 0) {
+        ns_log_info("closing connection %llu from %s: its compressed message does not inflate",
+                    (unsigned long long)c->id, c->ip);
+        ns_rx_abort(c, wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid compressed data");
+    }
+    return r;
+}
+
 /* The extension callback libwebsockets calls: lws's own, with the window
- * and memory level each stream is set up with chosen here (see above).
+ * and memory level each stream is set up with chosen here (see above), and
+ * its input kept stable (ns_pmd_rx).
  * zlib's memLevel follows the window (15 bits: 8, its default; 12 bits: 5),
  * so the deflater takes 2^(bits+2) + 2^(bits+2) bytes plus ~6 KiB. */
 static int ns_pmd_callback(struct lws_context *ctx, const struct lws_extension *ext, struct lws *wsi,
@@ -1072,9 +1126,12 @@ static int ns_pmd_callback(struct lws_context *ctx, const struct lws_extension *
 {
     if (reason == LWS_EXT_CB_PAYLOAD_RX) {
         const ns_pss *pss = lws_wsi_user(wsi);
-        if (pss != NULL && pss->conn != NULL && pss->conn->cut)
+        ns_conn *c = pss != NULL ? pss->conn : NULL;
+        if (c != NULL && c->cut)
             return -1; /* inflate no more: see ns_rx_hopeless's section */
         ns_pmd_arg(ctx, ext, wsi, user, "server_max_window_bits", 15);
+        if (c != NULL)
+            return ns_pmd_rx(c, ctx, ext, wsi, user, in);
     } else if (reason == LWS_EXT_CB_PAYLOAD_TX) {
         unsigned bits = ns_cfg(S.relay)->settings.network.compression.server_max_window_bits;
         bits = bits < 9 ? 9 : bits > 15 ? 15 : bits;
@@ -1153,12 +1210,12 @@ static void ns_pmd_established(struct lws *wsi)
  * list of connections with inflated output pending). */
 #define NS_RX_DRAIN_FACTOR 2
 
-/* Writes a 1009 close frame (reason: why) straight to wsi's socket, ends
+/* Writes a close frame (code, reason why) straight to wsi's socket, ends
  * our side of it, and reads away what the client had sent meanwhile so
  * that closing it sends FIN, not a reset that could discard the frame on
  * the way. Skipped when lws holds part of an earlier frame unsent (ours
  * would land inside it): the client then sees the connection cut. */
-static void ns_rx_cut(struct lws *wsi, const char *why)
+static void ns_rx_cut(struct lws *wsi, enum lws_close_status code, const char *why)
 {
     if (lws_partial_buffered(wsi))
         return;
@@ -1167,8 +1224,8 @@ static void ns_rx_cut(struct lws *wsi, const char *why)
     n = n > 123 ? 123 : n;
     f[0] = 0x88; /* FIN, close */
     f[1] = (uint8_t)(2 + n);
-    f[2] = (uint8_t)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE >> 8);
-    f[3] = (uint8_t)(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE & 0xff);
+    f[2] = (uint8_t)((unsigned)code >> 8);
+    f[3] = (uint8_t)((unsigned)code & 0xff);
     memcpy(f + 4, why, n);
     int fd = lws_get_socket_fd(wsi);
     if (send(fd, f, 4 + n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(4 + n))
@@ -1177,6 +1234,18 @@ static void ns_rx_cut(struct lws *wsi, const char *why)
     char sink[4096];
     for (int i = 0; i < 64 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
         ;
+}
+
+/* Closes c at once, as this section says: the close frame (code, why)
+ * goes out now, nothing more is read or inflated, and lws drops the
+ * connection at its next timeout check. */
+static void ns_rx_abort(ns_conn *c, struct lws *wsi, enum lws_close_status code, const char *why)
+{
+    ns_rx_cut(wsi, code, why);
+    ns_out_free_all(c);
+    c->closing = true;
+    c->cut = true;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 /* Counts len more bytes of the message being received; true when the
@@ -1192,11 +1261,7 @@ static bool ns_rx_hopeless(ns_conn *c, struct lws *wsi, size_t len, size_t max)
     snprintf(why, sizeof why, "message too big: the limit is %zu bytes", max);
     ns_log_info("closing connection %llu from %s: a message of more than %zu bytes",
                 (unsigned long long)c->id, c->ip, budget);
-    ns_rx_cut(wsi, why);
-    ns_out_free_all(c);
-    c->closing = true;
-    c->cut = true;
-    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    ns_rx_abort(c, wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why);
     return true;
 }
 
@@ -1209,6 +1274,7 @@ static void ns_conn_close(ns_conn *c)
     ns_out_free_all(c);
     ns_conn_unmap(c);
     ns_buf_free(&c->rx);
+    free(c->inflate_in);
     S.nconns--;
     free(c);
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { test, before, after } from 'node:test';
 import WebSocket from 'ws';
@@ -961,7 +962,10 @@ export function rawWebSocket(relay, { localAddress, headers = [], timeoutMs = 50
         if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
         else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
         if (buf.length < off + len) return;
-        const op = buf[0] & 0x0f, payload = buf.subarray(off, off + len);
+        const op = buf[0] & 0x0f;
+        let payload = buf.subarray(off, off + len);
+        // Compressed (RSV1): readable when the client asked for server_no_context_takeover.
+        if (buf[0] & 0x40) payload = zlib.inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
         buf = buf.subarray(off + len);
         if (op === 8) {
           ws.closeFrame = { code: payload.length >= 2 ? payload.readUInt16BE(0) : null, reason: payload.subarray(2).toString('utf8') };
