@@ -22,6 +22,7 @@
 #include "subs.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <sys/random.h>
@@ -144,6 +145,7 @@ static struct {
     ns_buf wbuf;            /* LWS_PRE + one message, reused */
     uint64_t next_seq;
     size_t rows_held;       /* bytes of REQ results not yet sent, all connections */
+    int nlinger;            /* sockets read away after a cut: see ns_linger */
 } S;
 
 /* The most REQ-result bytes the relay holds for clients that have not read
@@ -1210,11 +1212,67 @@ static void ns_pmd_established(struct lws *wsi)
  * list of connections with inflated output pending). */
 #define NS_RX_DRAIN_FACTOR 2
 
+/* ---- lingering after a cut ----------------------------------------------
+ *
+ * A client still sending when its connection is cut would have the rest
+ * of its data arrive at a closed socket, which answers with a reset; the
+ * reset can reach the client before it has read the close frame, and the
+ * client sees "connection reset" instead of the reason. So the socket is
+ * kept open a little longer under a second descriptor (lws closes its own
+ * as usual) and what arrives is read and dropped until the client closes,
+ * NS_LINGER_SECONDS pass or NS_LINGER_BYTES arrive, whichever is first.
+ * The descriptor is adopted into lws as a raw socket of the
+ * "nostream-linger" protocol, served by ns_linger_callback on the same
+ * thread; at most NS_LINGER_MAX at a time (beyond that, no lingering). */
+#define NS_LINGER_SECONDS 2
+#define NS_LINGER_BYTES ((size_t)1 << 20)
+#define NS_LINGER_MAX 64
+
+static void ns_linger(struct lws *wsi, int fd)
+{
+    if (S.nlinger >= NS_LINGER_MAX)
+        return;
+    lws_sock_file_fd_type sock;
+    sock.sockfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (sock.sockfd < 0)
+        return;
+    if (lws_adopt_descriptor_vhost(lws_get_vhost(wsi), LWS_ADOPT_SOCKET, sock, "nostream-linger", NULL) == NULL)
+        return; /* lws closed the descriptor */
+}
+
+/* The lingering sockets' protocol: reads are dropped, nothing is written,
+ * and it serves nothing else (a WebSocket client asking for it by name is
+ * refused). */
+static int ns_linger_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    size_t *seen = user;
+    (void)in;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT:
+        S.nlinger++;
+        *seen = 0;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, NS_LINGER_SECONDS);
+        return 0;
+    case LWS_CALLBACK_RAW_RX:
+        *seen += len;
+        return *seen > NS_LINGER_BYTES ? -1 : 0;
+    case LWS_CALLBACK_RAW_CLOSE:
+        S.nlinger--;
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_HTTP:
+        return -1;
+    default:
+        return 0;
+    }
+}
+
 /* Writes a close frame (code, reason why) straight to wsi's socket, ends
- * our side of it, and reads away what the client had sent meanwhile so
- * that closing it sends FIN, not a reset that could discard the frame on
- * the way. Skipped when lws holds part of an earlier frame unsent (ours
- * would land inside it): the client then sees the connection cut. */
+ * our side of it, reads away what the client had sent meanwhile, and has
+ * the socket linger (above) if the client is not done sending. Skipped
+ * when lws holds part of an earlier frame unsent (ours would land inside
+ * it): the client then sees the connection cut. */
 static void ns_rx_cut(struct lws *wsi, enum lws_close_status code, const char *why)
 {
     if (lws_partial_buffered(wsi))
@@ -1232,8 +1290,11 @@ static void ns_rx_cut(struct lws *wsi, enum lws_close_status code, const char *w
         return;
     shutdown(fd, SHUT_WR);
     char sink[4096];
-    for (int i = 0; i < 64 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+    ssize_t got = 1;
+    for (int i = 0; i < 64 && (got = recv(fd, sink, sizeof sink, MSG_DONTWAIT)) > 0; i++)
         ;
+    if (got != 0) /* not at the client's end of data */
+        ns_linger(wsi, fd);
 }
 
 /* Closes c at once, as this section says: the close frame (code, why)
@@ -1411,6 +1472,7 @@ static int ns_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
  * connection that once sent a big message kept 64 KiB resident. */
 static const struct lws_protocols ns_protocols[] = {
     {"nostr", ns_callback, sizeof(ns_pss), 16384, 0, NULL, 0},
+    {"nostream-linger", ns_linger_callback, sizeof(size_t), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

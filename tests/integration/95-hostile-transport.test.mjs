@@ -200,6 +200,23 @@ ctx.test('oversized frames: 1009 for a frame declaring 2^40 bytes or a message p
     }
   });
   await assertIdle('oversized_frames');
+
+  // A client that is still sending when it is cut still reads the close
+  // frame: the relay reads the rest away for a moment (ns_linger) instead of
+  // closing on unread data, which resets the connection and can destroy the
+  // frame before the client reads it (about 1 connection in 4 before).
+  for (let i = 0; i < 12; i++) {
+    const w = await rawWebSocket(ctx.relay, { localAddress: '127.0.0.4' });
+    const body = Buffer.alloc(4 * MAX_PAYLOAD, 0x62);
+    const head = Buffer.alloc(14);
+    head[0] = 0x81; head[1] = 0x80 | 127; head.writeBigUInt64BE(BigInt(body.length), 2); // mask key 0
+    const all = Buffer.concat([head, body]);
+    for (let off = 0; off < all.length; off += 1000) w.write(all.subarray(off, off + 1000));
+    await withTimeout(w.ended, 5000, 'the relay to close the connection still sending');
+    assert.equal(w.closeFrame && w.closeFrame.code, 1009, `connection ${i}: close frame ${JSON.stringify(w.closeFrame)}, ` +
+      `socket error ${w.error && w.error.code}`);
+  }
+
   // A message a little over the limit is refused with a NOTICE; the connection stays.
   const c = await connect(ctx.relay.url, { localAddress: '127.0.0.4' });
   c.send(`["CLOSE","${'x'.repeat(MAX_PAYLOAD)}"]`);
