@@ -53,7 +53,7 @@ enum { SD_SQL, SD_COPY_EVENTS, SD_COPY_TAGS, SD_JSONL };
 #define SD_EVENT_COLUMNS                                                                   \
     "event_id, event_pubkey, event_kind, event_created_at, event_content, event_tags, " \
     "event_signature, event_deduplication, expires_at"
-#define SD_TAG_COLUMNS "event_id, tag_name, tag_value"
+#define SD_TAG_COLUMNS "event_id, tag_name, tag_value, event_created_at"
 #define SD_BATCH 8192
 #define SD_MAX_THREADS 64
 
@@ -313,12 +313,20 @@ static void sd_emit(sd_worker *w, const ns_event *ev)
             char c = tg->v[0].ptr[0];
             if (tg->n < 2 || tg->v[0].len != 1 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
                 continue;
+            bool repeat = false; /* one row per name and value (nostream_put_tags) */
+            for (uint32_t u = 0; u < t && !repeat; u++) {
+                const ns_tag *o = &ev->tags[u];
+                repeat = o->n >= 2 && o->v[0].len == 1 && o->v[0].ptr[0] == c && o->v[1].len == tg->v[1].len &&
+                         memcmp(o->v[1].ptr, tg->v[1].ptr, tg->v[1].len) == 0;
+            }
+            if (repeat)
+                continue;
             sd_copy_bytea(b, ev->id, 32);
             ns_buf_addc(b, '\t');
             ns_buf_addc(b, c);
             ns_buf_addc(b, '\t');
             sd_copy_str(b, tg->v[1].ptr, tg->v[1].len);
-            ns_buf_addc(b, '\n');
+            ns_buf_addf(b, "\t%" PRId64 "\n", ev->created_at);
             w->ntag_rows++;
         }
     }

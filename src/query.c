@@ -86,11 +86,64 @@ static void ns_text_array(ns_buf *b, const ns_tag_filter *tf)
     ns_buf_addc(b, '}');
 }
 
+/* The tag condition of tf (parameter $p, its values as a text[]) on the
+ * event_tags row `t`. One value is compared as plain equality, so that the
+ * index on (tag_name, left(tag_value, 200), event_created_at) yields the
+ * matches newest first; several go through = ANY. Tag values can exceed a
+ * btree entry, hence the 200-byte prefix for the index and the whole value
+ * for exactness. */
+static void ns_tag_cond_sql(ns_buf *b, const ns_tag_filter *tf, int p)
+{
+    if (tf->n == 1)
+        ns_buf_addf(b, "t.tag_name = '%c' AND left(t.tag_value, 200) = left(($%d::text[])[1], 200)"
+                       " AND t.tag_value = ($%d::text[])[1]",
+                    tf->name, p, p);
+    else
+        ns_buf_addf(b, "t.tag_name = '%c' AND left(t.tag_value, 200) = ANY(ARRAY(SELECT left(v, 200) FROM "
+                       "unnest($%d::text[]) v)) AND t.tag_value = ANY($%d::text[])",
+                    tf->name, p, p);
+}
+
+/* One filter's subquery. Two shapes:
+ *
+ * - Led by a one-value tag condition (and no ids), e.g. {"#p":[key],
+ *   "limit":20}: the event_tags rows of that value, newest first (with
+ *   since and until), joined to `events` on (event_id, event_created_at),
+ *   which prunes each lookup to the one partition that can hold it, local
+ *   or foreign; the LIMIT stops the scan, so the cost follows the limit,
+ *   not how often the value was ever mentioned (migrations/0006). An event
+ *   has at most one row per tag value (nostream_put_tags), so none comes
+ *   twice.
+ * - Otherwise: `events` with each tag condition as `event_id = ANY(the
+ *   matching ids from the local event_tags)`, an InitPlan: every partition,
+ *   local or foreign, is asked for those ids, which postgres_fdw ships to
+ *   the storage node, where the unique index on event_id answers them. A
+ *   semi-join instead could pull a whole remote table across. */
 static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t now)
 {
     ns_buf *b = &q->sql;
+    int first = q->nparams + 1; /* tag filter i's values are parameter first + i */
+    for (uint32_t i = 0; i < f->n_tags; i++) {
+        ns_buf arr = NS_BUF_INIT;
+        ns_text_array(&arr, &f->tags[i]);
+        int p = ns_query_param(q, &arr);
+        if (p < 0)
+            return p;
+    }
+    bool led = f->n_tags > 0 && f->tags[0].n == 1 && !f->ids.present;
     ns_buf_adds(b, "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, "
-                   "event_content, event_signature FROM events WHERE deleted_at IS NULL");
+                   "event_content, event_signature FROM events ");
+    if (led) {
+        ns_buf_adds(b, "JOIN (SELECT t.event_id AS tag_event_id, t.event_created_at AS tag_created_at "
+                       "FROM event_tags t WHERE ");
+        ns_tag_cond_sql(b, &f->tags[0], first);
+        if (f->since >= 0)
+            ns_buf_addf(b, " AND t.event_created_at >= %lld", (long long)f->since);
+        if (f->until >= 0)
+            ns_buf_addf(b, " AND t.event_created_at <= %lld", (long long)f->until);
+        ns_buf_adds(b, ") c ON event_id = tag_event_id AND event_created_at = tag_created_at ");
+    }
+    ns_buf_adds(b, "WHERE deleted_at IS NULL");
     ns_buf_addf(b, " AND (expires_at IS NULL OR expires_at > %lld)", (long long)now);
     if (f->ids.present) {
         ns_buf_adds(b, " AND ");
@@ -110,21 +163,10 @@ static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t
         ns_buf_addf(b, " AND event_created_at >= %lld", (long long)f->since);
     if (f->until >= 0)
         ns_buf_addf(b, " AND event_created_at <= %lld", (long long)f->until);
-    for (uint32_t i = 0; i < f->n_tags; i++) {
-        ns_buf arr = NS_BUF_INIT;
-        ns_text_array(&arr, &f->tags[i]);
-        int p = ns_query_param(q, &arr);
-        if (p < 0)
-            return p;
-        /* The matching ids come from the local event_tags first (an
-         * InitPlan), then every partition, local or foreign, is asked for
-         * `event_id = ANY(those ids)`: postgres_fdw ships that array to the
-         * storage node, where the unique index on event_id answers it. A
-         * semi-join instead could pull a whole remote table across. */
-        ns_buf_addf(b, " AND event_id = ANY(ARRAY(SELECT t.event_id FROM event_tags t WHERE t.tag_name = '%c'"
-                       " AND left(t.tag_value, 200) = ANY(ARRAY(SELECT left(v, 200) FROM "
-                       "unnest($%d::text[]) v)) AND t.tag_value = ANY($%d::text[])))",
-                    f->tags[i].name, p, p);
+    for (uint32_t i = led ? 1 : 0; i < f->n_tags; i++) {
+        ns_buf_adds(b, " AND event_id = ANY(ARRAY(SELECT t.event_id FROM event_tags t WHERE ");
+        ns_tag_cond_sql(b, &f->tags[i], first + (int)i);
+        ns_buf_adds(b, "))");
     }
     ns_buf_addf(b, " ORDER BY event_created_at DESC, event_id LIMIT %lld)", (long long)limit);
     return 0;

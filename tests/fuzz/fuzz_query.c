@@ -26,6 +26,7 @@
  * after editing it, rebuild build/fuzz/fuzz_message by hand).
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,11 @@ static void fq_must_contain(const char *hay, size_t hay_len, ns_buf *needle, con
 /* What one filter's subquery [s, s+len) must say. */
 static void fq_check_subquery(const char *s, size_t len, const ns_filter *f, int64_t limit, int64_t now)
 {
+    /* Led by the first tag condition exactly when it has one value and no
+     * ids are given (the ids are the better lead). */
+    bool led = memmem(s, len, "FROM events JOIN (SELECT t.event_id AS tag_event_id", 51) != NULL;
+    if (led != (f->n_tags > 0 && f->tags[0].n == 1 && !f->ids.present))
+        fq_fail("the wrong shape for the filter");
     ns_buf b = NS_BUF_INIT;
     ns_buf_addf(&b, "expires_at > %" PRId64 ")", now);
     fq_must_contain(s, len, &b, "the expiration condition is missing");
@@ -192,8 +198,10 @@ static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int 
 static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, size_t *nsub,
                           const char **sub_at, size_t max_sub)
 {
+    /* A subquery opens with this, then "WHERE " or, led by a one-value tag
+     * condition, "JOIN (" (query.c, ns_filter_sql). */
     static const char head[] = "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, "
-                               "event_content, event_signature FROM events WHERE ";
+                               "event_content, event_signature FROM events ";
     long depth = 0;
     *nsub = 0;
     for (size_t i = 0; i < len; i++) {
@@ -206,6 +214,9 @@ static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, 
             fq_fail("a comment");
         if (c == '(') {
             if (strncmp(sql + i, head, sizeof head - 1) == 0) {
+                const char *rest = sql + i + sizeof head - 1;
+                if (strncmp(rest, "WHERE ", 6) != 0 && strncmp(rest, "JOIN (", 6) != 0)
+                    fq_fail("a subquery that is neither filtered nor led by a tag condition");
                 if (*nsub < max_sub)
                     sub_at[*nsub] = sql + i;
                 (*nsub)++;

@@ -98,8 +98,9 @@ int main(int argc, char **argv)
              "   jsonb_build_array('p', encode(sha256(int4send(200000000 + i %% 977)), 'hex'))),"
              " '\\x00'::bytea FROM generate_series(1, %ld) AS i", n);
     exec_or_die(sql);
-    exec_or_die("INSERT INTO event_tags (event_id, tag_name, tag_value)"
-                " SELECT event_id, t->>0, t->>1 FROM events_hot, jsonb_array_elements(event_tags) t");
+    exec_or_die("INSERT INTO event_tags (event_id, tag_name, tag_value, event_created_at)"
+                " SELECT DISTINCT event_id, t->>0, t->>1, event_created_at"
+                " FROM events_hot, jsonb_array_elements(event_tags) t");
     exec_or_die("ANALYZE events_hot");
     exec_or_die("ANALYZE event_tags");
 

@@ -50,6 +50,29 @@ static void test_shapes(void **state)
     assert_string_equal(q.params[1], "{\"q\"}");
     ns_query_free(&q);
 
+    /* Led by a one-value tag condition: that value's event_tags rows, newest
+     * first within since/until, joined to events by id and created_at. */
+    ns_filter *led[2] = {F("{\"#p\":[\"q\"],\"#t\":[\"a\",\"b\"],\"since\":5,\"until\":9}"),
+                         F("{\"ids\":[\"abcd\"],\"#p\":[\"q\"]}")};
+    assert_int_equal(ns_query_build(led, 2, 500, 5000, 1, &q), 2);
+    sql = q.sql.data;
+    const char *join = strstr(sql, "FROM events JOIN (SELECT t.event_id AS tag_event_id, t.event_created_at AS "
+                                   "tag_created_at FROM event_tags t WHERE t.tag_name = 'p' AND left(t.tag_value, 200)"
+                                   " = left(($1::text[])[1], 200) AND t.tag_value = ($1::text[])[1] AND "
+                                   "t.event_created_at >= 5 AND t.event_created_at <= 9) c ON event_id = "
+                                   "tag_event_id AND event_created_at = tag_created_at WHERE deleted_at IS NULL");
+    assert_non_null(join);
+    assert_non_null(strstr(join, "t.tag_name = 't' AND left(t.tag_value, 200) = ANY(ARRAY(SELECT left(v, 200) "
+                                 "FROM unnest($2::text[]) v)) AND t.tag_value = ANY($2::text[])"));
+    /* With ids, the ids lead: the second subquery has no join. */
+    const char *second = strstr(join, " UNION ");
+    assert_non_null(second);
+    assert_null(strstr(second, "JOIN (SELECT"));
+    assert_non_null(strstr(join, "t.tag_name = 'p' AND left(t.tag_value, 200) = left(($3::text[])[1], 200)"));
+    ns_query_free(&q);
+    ns_filter_free(led[0]);
+    ns_filter_free(led[1]);
+
     /* Nothing to ask: every filter empty or limit 0. */
     ns_filter *none[2] = {F("{\"ids\":[]}"), F("{\"limit\":0}")};
     assert_int_equal(ns_query_build(none, 2, 500, 5000, 1, &q), 0);
