@@ -35,7 +35,7 @@ UPDATE event_tags t SET event_created_at = e.event_created_at
 -- lookup by tag value that used it (the deletion checks in
 -- nostream_put_event) uses this one.
 CREATE INDEX IF NOT EXISTS event_tags_name_value_created_idx
-    ON event_tags (tag_name, left(tag_value, 200), event_created_at DESC NULLS LAST);
+    ON event_tags (tag_name, left(tag_value, 200), event_created_at DESC);
 DROP INDEX IF EXISTS event_tags_name_value_idx;
 
 -- Rows inserted without the column (by tools, or by hand) get it from their

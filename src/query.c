@@ -87,33 +87,47 @@ static void ns_text_array(ns_buf *b, const ns_tag_filter *tf)
 }
 
 /* The tag condition of tf (parameter $p, its values as a text[]) on the
- * event_tags row `t`. One value is compared as plain equality, so that the
- * index on (tag_name, left(tag_value, 200), event_created_at) yields the
- * matches newest first; several go through = ANY. Tag values can exceed a
- * btree entry, hence the 200-byte prefix for the index and the whole value
- * for exactness. */
+ * event_tags row `t`. Tag values can exceed a btree entry, so the index
+ * holds their first 200 characters; a value shorter than 200 bytes is
+ * matched exactly by that prefix alone (a longer stored value has a longer
+ * prefix), so the whole value is compared only when some value is that
+ * long. That matters beyond saving work: PostgreSQL estimates the two
+ * comparisons as independent, believes almost no row matches both, and
+ * then plans the newest-first scan away (docs/performance.md). One value
+ * is plain equality, which the index answers newest first. */
 static void ns_tag_cond_sql(ns_buf *b, const ns_tag_filter *tf, int p)
 {
-    if (tf->n == 1)
-        ns_buf_addf(b, "t.tag_name = '%c' AND left(t.tag_value, 200) = left(($%d::text[])[1], 200)"
-                       " AND t.tag_value = ($%d::text[])[1]",
-                    tf->name, p, p);
+    bool long_value = false;
+    for (uint32_t i = 0; i < tf->n; i++)
+        long_value |= tf->values[i].len >= 200;
+    ns_buf_addf(b, "t.tag_name = '%c' AND left(t.tag_value, 200) = ", tf->name);
+    if (tf->n == 1 && long_value)
+        ns_buf_addf(b, "left(($%d::text[])[1], 200) AND t.tag_value = ($%d::text[])[1]", p, p);
+    else if (tf->n == 1)
+        ns_buf_addf(b, "($%d::text[])[1]", p);
+    else if (long_value)
+        ns_buf_addf(b, "ANY(ARRAY(SELECT left(v, 200) FROM unnest($%d::text[]) v)) AND t.tag_value = ANY($%d::text[])",
+                    p, p);
     else
-        ns_buf_addf(b, "t.tag_name = '%c' AND left(t.tag_value, 200) = ANY(ARRAY(SELECT left(v, 200) FROM "
-                       "unnest($%d::text[]) v)) AND t.tag_value = ANY($%d::text[])",
-                    tf->name, p, p);
+        ns_buf_addf(b, "ANY($%d::text[])", p);
 }
+
+#define NS_EVENT_COLUMNS "event_id, event_pubkey, event_created_at, event_kind, event_tags, event_content, event_signature"
 
 /* One filter's subquery. Two shapes:
  *
  * - Led by a one-value tag condition (and no ids), e.g. {"#p":[key],
- *   "limit":20}: the event_tags rows of that value, newest first (with
- *   since and until), joined to `events` on (event_id, event_created_at),
- *   which prunes each lookup to the one partition that can hold it, local
- *   or foreign; the LIMIT stops the scan, so the cost follows the limit,
- *   not how often the value was ever mentioned (migrations/0006). An event
- *   has at most one row per tag value (nostream_put_tags), so none comes
- *   twice.
+ *   "limit":20}: that value's event_tags rows newest first (within since
+ *   and until), and for each, its event looked up by (event_id,
+ *   event_created_at), which prunes the lookup to the one partition that
+ *   can hold it, local or foreign; the LIMIT ends the scan, so the cost
+ *   follows the limit, not how often the value was ever mentioned
+ *   (migrations/0006). The ordered subquery and the LATERAL ... LIMIT 1
+ *   lookup fix that plan: PostgreSQL cannot flatten either, and so cannot
+ *   trade the early stop for a sort of every match, which it would, its
+ *   estimate of (event_id, event_created_at) matches being far too low. An
+ *   event has at most one row per tag value (nostream_put_tags), so none
+ *   comes twice.
  * - Otherwise: `events` with each tag condition as `event_id = ANY(the
  *   matching ids from the local event_tags)`, an InitPlan: every partition,
  *   local or foreign, is asked for those ids, which postgres_fdw ships to
@@ -131,19 +145,20 @@ static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t
             return p;
     }
     bool led = f->n_tags > 0 && f->tags[0].n == 1 && !f->ids.present;
-    ns_buf_adds(b, "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, "
-                   "event_content, event_signature FROM events ");
     if (led) {
-        ns_buf_adds(b, "JOIN (SELECT t.event_id AS tag_event_id, t.event_created_at AS tag_created_at "
-                       "FROM event_tags t WHERE ");
+        ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM (SELECT t.event_id AS tag_event_id, t.event_created_at "
+                       "AS tag_created_at FROM event_tags t WHERE ");
         ns_tag_cond_sql(b, &f->tags[0], first);
         if (f->since >= 0)
             ns_buf_addf(b, " AND t.event_created_at >= %lld", (long long)f->since);
         if (f->until >= 0)
             ns_buf_addf(b, " AND t.event_created_at <= %lld", (long long)f->until);
-        ns_buf_adds(b, ") c ON event_id = tag_event_id AND event_created_at = tag_created_at ");
+        ns_buf_adds(b, " ORDER BY t.event_created_at DESC) c CROSS JOIN LATERAL (SELECT " NS_EVENT_COLUMNS
+                       " FROM events WHERE event_id = tag_event_id AND event_created_at = tag_created_at AND ");
+    } else {
+        ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM events WHERE ");
     }
-    ns_buf_adds(b, "WHERE deleted_at IS NULL");
+    ns_buf_adds(b, "deleted_at IS NULL");
     ns_buf_addf(b, " AND (expires_at IS NULL OR expires_at > %lld)", (long long)now);
     if (f->ids.present) {
         ns_buf_adds(b, " AND ");
@@ -168,7 +183,10 @@ static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t
         ns_tag_cond_sql(b, &f->tags[i], first + (int)i);
         ns_buf_adds(b, "))");
     }
-    ns_buf_addf(b, " ORDER BY event_created_at DESC, event_id LIMIT %lld)", (long long)limit);
+    if (led)
+        ns_buf_addf(b, " LIMIT 1) e ORDER BY tag_created_at DESC, event_id LIMIT %lld)", (long long)limit);
+    else
+        ns_buf_addf(b, " ORDER BY event_created_at DESC, event_id LIMIT %lld)", (long long)limit);
     return 0;
 }
 

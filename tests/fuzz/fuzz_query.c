@@ -118,7 +118,7 @@ static void fq_check_subquery(const char *s, size_t len, const ns_filter *f, int
 {
     /* Led by the first tag condition exactly when it has one value and no
      * ids are given (the ids are the better lead). */
-    bool led = memmem(s, len, "FROM events JOIN (SELECT t.event_id AS tag_event_id", 51) != NULL;
+    bool led = memmem(s, len, "FROM (SELECT t.event_id AS tag_event_id", 39) != NULL;
     if (led != (f->n_tags > 0 && f->tags[0].n == 1 && !f->ids.present))
         fq_fail("the wrong shape for the filter");
     ns_buf b = NS_BUF_INIT;
@@ -198,10 +198,12 @@ static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int 
 static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, size_t *nsub,
                           const char **sub_at, size_t max_sub)
 {
-    /* A subquery opens with this, then "WHERE " or, led by a one-value tag
-     * condition, "JOIN (" (query.c, ns_filter_sql). */
+    /* A filter's subquery opens with this, then "events WHERE " or, led by
+     * a one-value tag condition, "(SELECT t.event_id AS tag_event_id",
+     * whose events lookup (after "LATERAL ") opens with it again and is
+     * part of the same subquery (query.c, ns_filter_sql). */
     static const char head[] = "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, "
-                               "event_content, event_signature FROM events ";
+                               "event_content, event_signature FROM ";
     long depth = 0;
     *nsub = 0;
     for (size_t i = 0; i < len; i++) {
@@ -213,9 +215,11 @@ static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, 
         if ((c == '-' && sql[i + 1] == '-') || (c == '/' && sql[i + 1] == '*'))
             fq_fail("a comment");
         if (c == '(') {
-            if (strncmp(sql + i, head, sizeof head - 1) == 0) {
+            bool lookup = i >= 8 && strncmp(sql + i - 8, "LATERAL ", 8) == 0;
+            if (!lookup && strncmp(sql + i, head, sizeof head - 1) == 0) {
                 const char *rest = sql + i + sizeof head - 1;
-                if (strncmp(rest, "WHERE ", 6) != 0 && strncmp(rest, "JOIN (", 6) != 0)
+                if (strncmp(rest, "events WHERE ", 13) != 0 &&
+                    strncmp(rest, "(SELECT t.event_id AS tag_event_id", 34) != 0)
                     fq_fail("a subquery that is neither filtered nor led by a tag condition");
                 if (*nsub < max_sub)
                     sub_at[*nsub] = sql + i;
@@ -321,8 +325,9 @@ static int fq_check(ns_filter *const *fs, size_t n, int64_t def, int64_t max, in
     free(sub_at);
 
     /* The same filters with other tag values: the same SQL. Each value
-     * becomes quotes, a backslash, a placeholder and its bytes flipped, so
-     * any byte of it spliced into the SQL would show. */
+     * becomes quotes, a backslash, a placeholder and its bytes flipped, of
+     * its length (the builder treats values of 200 bytes and more
+     * differently), so any byte of it spliced into the SQL would show. */
     size_t ntags = 0, bytes = 0;
     for (size_t i = 0; i < n; i++)
         for (uint32_t t = 0; t < fs[i]->n_tags; t++) {
@@ -343,12 +348,12 @@ static int fq_check(ns_filter *const *fs, size_t n, int64_t def, int64_t max, in
                 abort();
             for (uint32_t k = 0; k < tf->n; k++) {
                 const ns_str *v = &tf->values[k];
-                memcpy(dst, "'\"\\$1;", 6);
+                static const char odd[] = "'\"\\$1;";
                 for (uint32_t c = 0; c < v->len; c++)
-                    dst[6 + c] = v->ptr[c] == 'a' ? 'b' : 'a';
-                dst[6 + v->len] = '\0';
+                    dst[c] = c < 6 ? odd[c] : v->ptr[c] == 'a' ? 'b' : 'a';
+                dst[v->len] = '\0';
                 repl[ti][k].ptr = dst;
-                repl[ti][k].len = v->len + 6;
+                repl[ti][k].len = v->len;
                 dst += v->len + 7;
             }
             orig[ti] = tf->values;

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "err.h"
@@ -51,27 +52,40 @@ static void test_shapes(void **state)
     ns_query_free(&q);
 
     /* Led by a one-value tag condition: that value's event_tags rows, newest
-     * first within since/until, joined to events by id and created_at. */
+     * first within since/until, each event looked up by id and created_at.
+     * Values under 200 bytes are matched by their index prefix alone. */
     ns_filter *led[2] = {F("{\"#p\":[\"q\"],\"#t\":[\"a\",\"b\"],\"since\":5,\"until\":9}"),
                          F("{\"ids\":[\"abcd\"],\"#p\":[\"q\"]}")};
     assert_int_equal(ns_query_build(led, 2, 500, 5000, 1, &q), 2);
     sql = q.sql.data;
-    const char *join = strstr(sql, "FROM events JOIN (SELECT t.event_id AS tag_event_id, t.event_created_at AS "
-                                   "tag_created_at FROM event_tags t WHERE t.tag_name = 'p' AND left(t.tag_value, 200)"
-                                   " = left(($1::text[])[1], 200) AND t.tag_value = ($1::text[])[1] AND "
-                                   "t.event_created_at >= 5 AND t.event_created_at <= 9) c ON event_id = "
-                                   "tag_event_id AND event_created_at = tag_created_at WHERE deleted_at IS NULL");
-    assert_non_null(join);
-    assert_non_null(strstr(join, "t.tag_name = 't' AND left(t.tag_value, 200) = ANY(ARRAY(SELECT left(v, 200) "
-                                 "FROM unnest($2::text[]) v)) AND t.tag_value = ANY($2::text[])"));
-    /* With ids, the ids lead: the second subquery has no join. */
-    const char *second = strstr(join, " UNION ");
+    const char *lead = strstr(sql, "FROM (SELECT t.event_id AS tag_event_id, t.event_created_at AS tag_created_at "
+                                   "FROM event_tags t WHERE t.tag_name = 'p' AND left(t.tag_value, 200) = "
+                                   "($1::text[])[1] AND t.event_created_at >= 5 AND t.event_created_at <= 9 "
+                                   "ORDER BY t.event_created_at DESC) c CROSS JOIN LATERAL (SELECT event_id, "
+                                   "event_pubkey, event_created_at, event_kind, event_tags, event_content, "
+                                   "event_signature FROM events WHERE event_id = tag_event_id AND "
+                                   "event_created_at = tag_created_at AND deleted_at IS NULL");
+    assert_non_null(lead);
+    assert_non_null(strstr(lead, "t.tag_name = 't' AND left(t.tag_value, 200) = ANY($2::text[]))) LIMIT 1) e "
+                                 "ORDER BY tag_created_at DESC, event_id LIMIT 500)"));
+    /* With ids, the ids lead: the second subquery is the plain shape. */
+    const char *second = strstr(lead, " UNION ");
     assert_non_null(second);
-    assert_null(strstr(second, "JOIN (SELECT"));
-    assert_non_null(strstr(join, "t.tag_name = 'p' AND left(t.tag_value, 200) = left(($3::text[])[1], 200)"));
+    assert_null(strstr(second, "LATERAL"));
+    assert_non_null(strstr(second, "t.tag_name = 'p' AND left(t.tag_value, 200) = ($3::text[])[1]))"));
     ns_query_free(&q);
     ns_filter_free(led[0]);
     ns_filter_free(led[1]);
+
+    /* A value of 200 bytes or more is compared whole as well. */
+    char big[400];
+    snprintf(big, sizeof big, "{\"#e\":[\"%0200d\"]}", 7);
+    ns_filter *longv = F(big);
+    assert_int_equal(ns_query_build(&longv, 1, 500, 5000, 1, &q), 1);
+    assert_non_null(strstr(q.sql.data, "left(t.tag_value, 200) = left(($1::text[])[1], 200) AND "
+                                       "t.tag_value = ($1::text[])[1]"));
+    ns_query_free(&q);
+    ns_filter_free(longv);
 
     /* Nothing to ask: every filter empty or limit 0. */
     ns_filter *none[2] = {F("{\"ids\":[]}"), F("{\"limit\":0}")};
