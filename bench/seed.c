@@ -313,7 +313,7 @@ static void sd_emit(sd_worker *w, const ns_event *ev)
             char c = tg->v[0].ptr[0];
             if (tg->n < 2 || tg->v[0].len != 1 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
                 continue;
-            bool repeat = false; /* one row per name and value (nostream_put_tags) */
+            bool repeat = false; /* one row per name and value, as nostream_put_event() */
             for (uint32_t u = 0; u < t && !repeat; u++) {
                 const ns_tag *o = &ev->tags[u];
                 repeat = o->n >= 2 && o->v[0].len == 1 && o->v[0].ptr[0] == c && o->v[1].len == tg->v[1].len &&

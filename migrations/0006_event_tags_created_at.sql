@@ -60,17 +60,10 @@ CREATE TRIGGER event_tags_created_at BEFORE INSERT ON event_tags
     FOR EACH ROW WHEN (NEW.event_created_at IS NULL)
     EXECUTE FUNCTION nostream_event_tags_created_at();
 
--- The tag rows of one event: one per distinct single-letter name and value.
-CREATE OR REPLACE FUNCTION nostream_put_tags(p_id bytea, p_created_at integer, p_tags jsonb)
-RETURNS void
-LANGUAGE sql AS $fn$
-    INSERT INTO event_tags (event_id, tag_name, tag_value, event_created_at)
-    SELECT DISTINCT p_id, t->>0, t->>1, p_created_at
-      FROM jsonb_array_elements(p_tags) AS t
-     WHERE jsonb_array_length(t) >= 2 AND (t->>0) ~ '^[a-zA-Z]$';
-$fn$;
-
--- The write path of 0005, unchanged but for its tag rows (nostream_put_tags).
+-- The write path of 0005, unchanged but for its tag rows: with the event's
+-- created_at, and one per distinct single-letter name and value. (Inline:
+-- calling a function for them cost a fifth of the publish rate, measured
+-- with loadgen publish, 12.4k against 9.5k events/s.)
 CREATE OR REPLACE FUNCTION nostream_put_event(
     p_id bytea, p_pubkey bytea, p_kind integer, p_created_at integer,
     p_content text, p_tags jsonb, p_sig bytea, p_dedup jsonb,
@@ -148,7 +141,10 @@ BEGIN
         RETURN 'duplicate';
     END IF;
 
-    PERFORM nostream_put_tags(p_id, p_created_at, p_tags);
+    INSERT INTO event_tags (event_id, tag_name, tag_value, event_created_at)
+    SELECT DISTINCT p_id, t->>0, t->>1, p_created_at
+      FROM jsonb_array_elements(p_tags) AS t
+     WHERE jsonb_array_length(t) >= 2 AND (t->>0) ~ '^[a-zA-Z]$';
 
     IF p_kind = 5 THEN
         PERFORM nostream_apply_deletion(p_pubkey, p_tags, p_created_at);

@@ -126,7 +126,7 @@ static void ns_tag_cond_sql(ns_buf *b, const ns_tag_filter *tf, int p)
  *   lookup fix that plan: PostgreSQL cannot flatten either, and so cannot
  *   trade the early stop for a sort of every match, which it would, its
  *   estimate of (event_id, event_created_at) matches being far too low. An
- *   event has at most one row per tag value (nostream_put_tags), so none
+ *   event has at most one row per tag value (nostream_put_event), so none
  *   comes twice.
  * - Otherwise: `events` with each tag condition as `event_id = ANY(the
  *   matching ids from the local event_tags)`, an InitPlan: every partition,
