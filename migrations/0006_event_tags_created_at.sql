@@ -3,10 +3,10 @@
 -- A REQ such as {"#p": [key], "limit": 20} (a client's notifications) used
 -- to collect the id of every event mentioning the key from event_tags, look
 -- each one up in `events` and sort them all, to keep 20: fine for a key
--- mentioned a hundred times, 438 ms for one mentioned 100,000 times in 10M
--- events (docs/performance.md). With the event's created_at in event_tags
--- and in its index, the mentions are read newest first and the lookups stop
--- at the limit (src/query.c).
+-- mentioned a hundred times, not for a popular one (p99 438 ms at 10M events
+-- in bench/run.sh's growth mode, docs/performance.md). With the event's
+-- created_at in event_tags and in its index, the mentions are read newest
+-- first and the lookups stop at the limit (src/query.c).
 --
 -- The column is our addition to nostream's table. nostream_put_event()
 -- fills it; rows that tools insert without it get it from their event by a

@@ -85,7 +85,6 @@ typedef struct ns_conn {
     size_t rx_seen;         /* bytes of the message being received, kept or not */
     bool cut;               /* a close frame was sent: drop the connection */
     uint8_t *inflate_in;    /* compressed input zlib has not used up: see ns_pmd_rx */
-    size_t inflate_in_cap;
     ns_out *out_head, *out_tail;
     size_t out_bytes;
     ns_sub *subs;
@@ -1236,8 +1235,8 @@ static void ns_linger(struct lws *wsi, int fd)
     sock.sockfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (sock.sockfd < 0)
         return;
-    if (lws_adopt_descriptor_vhost(lws_get_vhost(wsi), LWS_ADOPT_SOCKET, sock, "nostream-linger", NULL) == NULL)
-        return; /* lws closed the descriptor */
+    /* On failure lws closes the descriptor itself. */
+    (void)lws_adopt_descriptor_vhost(lws_get_vhost(wsi), LWS_ADOPT_SOCKET, sock, "nostream-linger", NULL);
 }
 
 /* The lingering sockets' protocol: reads are dropped, nothing is written,
