@@ -12,7 +12,7 @@ import zlib from 'node:zlib';
 import WebSocket from 'ws';
 import {
   useRelay, TEST_SETTINGS_YAML, connect, newKey, makeEvent, isNotice, sleep, waitFor, withTimeout,
-  rssKiB, cpuSeconds, startProbe, RELAY_SANITIZED, rawWebSocket,
+  cpuSeconds, rawWebSocket, underAttack as underAttackOn,
 } from './harness.mjs';
 
 const MAX_PAYLOAD = 65536;      // network.maxPayloadSize
@@ -27,40 +27,8 @@ const ctx = useRelay({
     .replace('  connection:\n    rateLimits: []\n', `  connection:\n    rateLimits: []\n    maxConnectionsPerIp: ${PER_IP}\n`),
 });
 
-/**
- * Runs attack() while the probe measures, samples the relay's RSS every
- * 50 ms, prints the figures and checks the common bounds: the relay is
- * alive, its RSS grew by less than rssBoundKiB, the probe saw no error and
- * a p99 under P99_MS. Returns what attack() returned.
- */
-async function underAttack(name, attack, { rssBoundKiB = 64 * 1024, minMs = 1500 } = {}) {
-  const pid = ctx.relay.pid;
-  const rss0 = rssKiB(pid);
-  const cpu0 = cpuSeconds(pid);
-  let peak = rss0;
-  const sampler = setInterval(() => { try { peak = Math.max(peak, rssKiB(pid)); } catch { /* gone */ } }, 50);
-  const probe = await startProbe(ctx.relay.url);
-  const t0 = Date.now();
-  let result;
-  try {
-    result = await attack();
-    await sleep(minMs - (Date.now() - t0)); // enough round trips to speak of a p99
-  } finally {
-    clearInterval(sampler);
-  }
-  const p = await probe.stop();
-  const cpu = cpuSeconds(pid) - cpu0;
-  console.log(`hostile ${name} good_p50_ms=${p.p50} good_p99_ms=${p.p99} good_max_ms=${p.max} samples=${p.samples} ` +
-    `relay_rss_kib=${rss0}->${rssKiB(pid)} peak_kib=${peak} relay_cpu_s=${cpu.toFixed(2)}`);
-  assert.ok(ctx.relay.isRunning(), 'the relay is still running');
-  assert.deepEqual(p.errors, [], 'the well-behaved client saw no error');
-  assert.ok(p.samples >= 10, `the probe ran (${p.samples} round trips)`);
-  assert.ok(p.p99 < P99_MS, `well-behaved p99 ${p.p99} ms during ${name} (want < ${P99_MS})`);
-  if (!RELAY_SANITIZED) { // ASan's quarantine keeps freed memory: no bound to check
-    assert.ok(peak - rss0 < rssBoundKiB, `relay RSS grew by ${peak - rss0} KiB during ${name} (want < ${rssBoundKiB})`);
-  }
-  return result;
-}
+/** The harness's underAttack on this file's relay, with its p99 bound. */
+const underAttack = (name, attack, opts = {}) => underAttackOn(ctx, name, attack, { p99Ms: P99_MS, ...opts });
 
 /**
  * The attack is over: the relay must be idle, not left spinning on a

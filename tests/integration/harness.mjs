@@ -3,6 +3,7 @@
 //
 // Everything here has a timeout: a test may fail, it must never hang.
 
+import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
@@ -987,4 +988,41 @@ export function rawWebSocket(relay, { localAddress, headers = [], timeoutMs = 50
       ws.write(Buffer.concat([Buffer.from(head), ext, Buffer.alloc(4), payload])); // mask key 0
     };
   });
+}
+
+/**
+ * For the hostile-client tests: runs attack() while a well-behaved client
+ * (startProbe) measures round trips on ctx's relay, samples the relay's RSS
+ * every 50 ms, prints one `hostile <name> good_p50_ms=…` line and checks
+ * the common bounds: the relay is alive, its RSS grew by less than
+ * rssBoundKiB (not under ASan, whose quarantine keeps freed memory), the
+ * probe saw no error and a p99 under p99Ms. Returns what attack() returned.
+ */
+export async function underAttack(ctx, name, attack, { rssBoundKiB = 64 * 1024, minMs = 1500, p99Ms = 250 } = {}) {
+  const pid = ctx.relay.pid;
+  const rss0 = rssKiB(pid);
+  const cpu0 = cpuSeconds(pid);
+  let peak = rss0;
+  const sampler = setInterval(() => { try { peak = Math.max(peak, rssKiB(pid)); } catch { /* gone */ } }, 50);
+  const probe = await startProbe(ctx.relay.url);
+  const t0 = Date.now();
+  let result;
+  try {
+    result = await attack();
+    await sleep(minMs - (Date.now() - t0)); // enough round trips to speak of a p99
+  } finally {
+    clearInterval(sampler);
+  }
+  const p = await probe.stop();
+  const cpu = cpuSeconds(pid) - cpu0;
+  console.log(`hostile ${name} good_p50_ms=${p.p50} good_p99_ms=${p.p99} good_max_ms=${p.max} samples=${p.samples} ` +
+    `relay_rss_kib=${rss0}->${rssKiB(pid)} peak_kib=${peak} relay_cpu_s=${cpu.toFixed(2)} attack_ms=${Date.now() - t0}`);
+  assert.ok(ctx.relay.isRunning(), 'the relay is still running');
+  assert.deepEqual(p.errors, [], 'the well-behaved client saw no error');
+  assert.ok(p.samples >= 10, `the probe ran (${p.samples} round trips)`);
+  assert.ok(p.p99 < p99Ms, `well-behaved p99 ${p.p99} ms during ${name} (want < ${p99Ms})`);
+  if (!RELAY_SANITIZED) {
+    assert.ok(peak - rss0 < rssBoundKiB, `relay RSS grew by ${peak - rss0} KiB during ${name} (want < ${rssBoundKiB})`);
+  }
+  return result;
 }
