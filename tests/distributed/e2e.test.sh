@@ -202,13 +202,13 @@ phase "4. register node1 [0,T1) and node2 [T3,MAX)"
 run 0 "add-storage-node.sh \$NODE1_YGG_ADDR node1 PW 0 T1 --pubkey \$NODE1_YGG_PUBKEY" \
   timeout 180 "$S/add-storage-node.sh" "$NODE1_YGG_ADDR" node1 "$NODE1_DB_PASSWORD" 0 "$T1" --pubkey "$NODE1_YGG_PUBKEY"
 printf '%s\n' "$OUT" | grep -E '^(==>|Registering)' | sed 's/^/#   /'
-check "node1 peered with the coordinator" "$TOPO" wait-peer "$TD" node1 30
+check "node1 peered with the coordinator" "$TOPO" wait-peer "$TD" node1 75
 eq "node1's PostgreSQL holds the historical rows" "$(nsql node1 'SELECT count(*) FROM events_data')" "$N_HIST"
 eq "no historical row left in events_hot" "$(co "SELECT count(*) FROM events_hot WHERE event_created_at < $T1")" 0
 eq "every row still there, once (count, ids, deleted_at)" "$(rowsum)" "$R0"
 run 0 "add-storage-node.sh \$NODE2_YGG_ADDR node2 PW T3 MAXVALUE --pubkey \$NODE2_YGG_PUBKEY" \
   timeout 180 "$S/add-storage-node.sh" "$NODE2_YGG_ADDR" node2 "$NODE2_DB_PASSWORD" "$T3" MAXVALUE --pubkey "$NODE2_YGG_PUBKEY"
-check "node2 peered with the coordinator" "$TOPO" wait-peer "$TD" node2 30
+check "node2 peered with the coordinator" "$TOPO" wait-peer "$TD" node2 75
 eq "node2's PostgreSQL holds the future rows" "$(nsql node2 'SELECT count(*) FROM events_data')" "$N_FUT"
 eq "every row still there after node2, once" "$(rowsum)" "$R0"
 eq "whitelist: node1, node2 (and the placeholder), never rogue" \
