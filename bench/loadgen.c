@@ -67,9 +67,9 @@
 /* ---- options ----------------------------------------------------------------- */
 
 typedef enum { SC_PUBLISH, SC_REQ, SC_FANOUT, SC_CONNECT } lg_scenario;
-typedef enum { SH_AKL10, SH_LIMIT100, SH_TAGP, SH_IDS, SH_FOLLOWS, SH_MIX } lg_shape;
+typedef enum { SH_AKL10, SH_LIMIT100, SH_TAGP, SH_IDS, SH_FOLLOWS, SH_TAGT, SH_MIX } lg_shape;
 static const char *const lg_shape_names[] = {"authors-kinds-limit10", "limit100", "tag-p", "ids",
-                                             "follows", "mix"};
+                                             "follows", "tag-t", "mix"};
 
 typedef struct lg_opts {
     lg_scenario sc;
@@ -793,6 +793,10 @@ static void lg_req_filter(lg_thread *t, ns_buf *b)
         for (int i = 0; i < 50; i++)
             ns_buf_addf(b, "%s\"%s\"", i ? "," : "", lg_pick(G.authors, G.nauthors, r));
         ns_buf_adds(b, "],\"kinds\":[1,6],\"limit\":50}");
+        break;
+    case SH_TAGT: /* a feed of three followed hashtags */
+        ns_buf_addf(b, "{\"#t\":[\"%s\",\"%s\",\"%s\"],\"kinds\":[1],\"limit\":50}", eg_topic(r), eg_topic(r),
+                    eg_topic(r));
         break;
     default:
         break;
@@ -1815,7 +1819,7 @@ static void lg_usage(FILE *f)
             "  --authors-file F     public keys, one per line (seed --authors-out)  [required]\n"
             "  --ids-file F         event ids, one per line (seed --ids-out)  [for ids, mix]\n"
             "  --shape S            authors-kinds-limit10 (default) | limit100 | tag-p | ids |\n"
-            "                       follows | mix\n"
+            "                       follows | tag-t | mix\n"
             "  -w, --inflight K     REQs in flight per connection (1; relays allow ~10 subs)\n"
             "  -n, --count N        stop after N REQs\n"
             "fanout:\n"

@@ -23,11 +23,12 @@
 #
 # Growth mode (BENCH_GROWTH="100000 1000000 10000000", say): instead of the
 # above, seeds the database batch by batch up to each size and runs the req
-# shapes authors-kinds-limit10, tag-p and ids at each, ending with one line
-# per size: growth events=N <shape>_p50_ms=N <shape>_p99_ms=N ...
+# shapes authors-kinds-limit10, tag-p, tag-t and ids at each, ending with one
+# line per size: growth events=N <shape>_p50_ms=N <shape>_p99_ms=N ...
 #
 # Environment: BENCH_EVENTS (1000000), BENCH_SECONDS (10), BENCH_CONNECT
-# (10000, fewer when the open-file limit is lower), BENCH_TIMEOUT (whole
+# (10000, fewer when the open-file limit is lower), BENCH_SHAPES (growth
+# mode's shapes), BENCH_TIMEOUT (whole
 # run, 1800 s), PG_BIN, NOSTREAM_BIN, KEEP_TMP=1 (keep the work directory).
 # Must run as root (it starts PostgreSQL as the postgres user).
 #
@@ -277,6 +278,7 @@ num() {
 fmt() { case "$1" in NA) echo NA ;; *) LC_ALL=C printf "%.${2}f" "$1" ;; esac; }
 
 S=$BENCH_SECONDS
+GROWTH_SHAPES=${BENCH_SHAPES:-authors-kinds-limit10 tag-p tag-t ids}
 if [ -n "$BENCH_GROWTH" ]; then
     # Growth: the same indexed queries as the database grows, batch by batch.
     total=0 batch=1
@@ -284,7 +286,7 @@ if [ -n "$BENCH_GROWTH" ]; then
         [ "$target" -gt "$total" ] || die "BENCH_GROWTH must be increasing numbers of events"
         seed_more $((target - total)) "$batch"
         total=$target
-        for shape in authors-kinds-limit10 tag-p ids; do
+        for shape in $GROWTH_SHAPES; do
             scenario "growth_${target}_$shape" $((S + 120)) req -c 20 -s "$S" --shape "$shape" \
                 --authors-file "$WORK/authors.txt" --ids-file "$WORK/ids.txt"
         done
@@ -293,7 +295,7 @@ if [ -n "$BENCH_GROWTH" ]; then
     echo
     for target in $BENCH_GROWTH; do
         line="growth events=$target"
-        for shape in authors-kinds-limit10 tag-p ids; do
+        for shape in $GROWTH_SHAPES; do
             line="$line ${shape}_p50_ms=$(fmt "$(num "growth_${target}_$shape" p50_ms)" 2) ${shape}_p99_ms=$(fmt "$(num "growth_${target}_$shape" p99_ms)" 2)"
         done
         echo "$line"

@@ -87,24 +87,28 @@ static void ns_text_array(ns_buf *b, const ns_tag_filter *tf)
 }
 
 /* The tag condition of tf (parameter $p, its values as a text[]) on the
- * event_tags row `t`. Tag values can exceed a btree entry, so the index
- * holds their first 200 characters; a value shorter than 200 bytes is
- * matched exactly by that prefix alone (a longer stored value has a longer
- * prefix), so the whole value is compared only when some value is that
- * long. That matters beyond saving work: PostgreSQL estimates the two
- * comparisons as independent, believes almost no row matches both, and
- * then plans the newest-first scan away (docs/performance.md). One value
- * is plain equality, which the index answers newest first. */
-static void ns_tag_cond_sql(ns_buf *b, const ns_tag_filter *tf, int p)
+ * event_tags row `t`; with elem 1..n, only that value's. Tag values can
+ * exceed a btree entry, so the index holds their first 200 characters; a
+ * value shorter than 200 bytes is matched exactly by that prefix alone (a
+ * longer stored value has a longer prefix), so the whole value is compared
+ * only when some value is that long. That matters beyond saving work:
+ * PostgreSQL estimates the two comparisons as independent, believes almost
+ * no row matches both, and then plans the newest-first scan away
+ * (docs/performance.md). One value is plain equality, which the index
+ * answers newest first. */
+static void ns_tag_cond_sql(ns_buf *b, const ns_tag_filter *tf, int p, uint32_t elem)
 {
     bool long_value = false;
     for (uint32_t i = 0; i < tf->n; i++)
-        long_value |= tf->values[i].len >= 200;
+        if (elem == 0 || elem == i + 1)
+            long_value |= tf->values[i].len >= 200;
+    if (elem == 0 && tf->n == 1)
+        elem = 1;
     ns_buf_addf(b, "t.tag_name = '%c' AND left(t.tag_value, 200) = ", tf->name);
-    if (tf->n == 1 && long_value)
-        ns_buf_addf(b, "left(($%d::text[])[1], 200) AND t.tag_value = ($%d::text[])[1]", p, p);
-    else if (tf->n == 1)
-        ns_buf_addf(b, "($%d::text[])[1]", p);
+    if (elem && long_value)
+        ns_buf_addf(b, "left(($%d::text[])[%u], 200) AND t.tag_value = ($%d::text[])[%u]", p, elem, p, elem);
+    else if (elem)
+        ns_buf_addf(b, "($%d::text[])[%u]", p, elem);
     else if (long_value)
         ns_buf_addf(b, "ANY(ARRAY(SELECT left(v, 200) FROM unnest($%d::text[]) v)) AND t.tag_value = ANY($%d::text[])",
                     p, p);
@@ -114,51 +118,10 @@ static void ns_tag_cond_sql(ns_buf *b, const ns_tag_filter *tf, int p)
 
 #define NS_EVENT_COLUMNS "event_id, event_pubkey, event_created_at, event_kind, event_tags, event_content, event_signature"
 
-/* One filter's subquery. Two shapes:
- *
- * - Led by a one-value tag condition (and no ids), e.g. {"#p":[key],
- *   "limit":20}: that value's event_tags rows newest first (within since
- *   and until), and for each, its event looked up by (event_id,
- *   event_created_at), which prunes the lookup to the one partition that
- *   can hold it, local or foreign; the LIMIT ends the scan, so the cost
- *   follows the limit, not how often the value was ever mentioned
- *   (migrations/0006). The ordered subquery and the LATERAL ... LIMIT 1
- *   lookup fix that plan: PostgreSQL cannot flatten either, and so cannot
- *   trade the early stop for a sort of every match, which it would, its
- *   estimate of (event_id, event_created_at) matches being far too low. An
- *   event has at most one row per tag value (nostream_put_event), so none
- *   comes twice.
- * - Otherwise: `events` with each tag condition as `event_id = ANY(the
- *   matching ids from the local event_tags)`, an InitPlan: every partition,
- *   local or foreign, is asked for those ids, which postgres_fdw ships to
- *   the storage node, where the unique index on event_id answers them. A
- *   semi-join instead could pull a whole remote table across. */
-static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t now)
+/* The conditions on `events` other than the lead tag's (see ns_filter_sql),
+ * each starting with " AND ". */
+static void ns_event_conds_sql(ns_buf *b, const ns_filter *f, int64_t now, int first, int lead)
 {
-    ns_buf *b = &q->sql;
-    int first = q->nparams + 1; /* tag filter i's values are parameter first + i */
-    for (uint32_t i = 0; i < f->n_tags; i++) {
-        ns_buf arr = NS_BUF_INIT;
-        ns_text_array(&arr, &f->tags[i]);
-        int p = ns_query_param(q, &arr);
-        if (p < 0)
-            return p;
-    }
-    bool led = f->n_tags > 0 && f->tags[0].n == 1 && !f->ids.present;
-    if (led) {
-        ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM (SELECT t.event_id AS tag_event_id, t.event_created_at "
-                       "AS tag_created_at FROM event_tags t WHERE ");
-        ns_tag_cond_sql(b, &f->tags[0], first);
-        if (f->since >= 0)
-            ns_buf_addf(b, " AND t.event_created_at >= %lld", (long long)f->since);
-        if (f->until >= 0)
-            ns_buf_addf(b, " AND t.event_created_at <= %lld", (long long)f->until);
-        ns_buf_adds(b, " ORDER BY t.event_created_at DESC) c CROSS JOIN LATERAL (SELECT " NS_EVENT_COLUMNS
-                       " FROM events WHERE event_id = tag_event_id AND event_created_at = tag_created_at AND ");
-    } else {
-        ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM events WHERE ");
-    }
-    ns_buf_adds(b, "deleted_at IS NULL");
     ns_buf_addf(b, " AND (expires_at IS NULL OR expires_at > %lld)", (long long)now);
     if (f->ids.present) {
         ns_buf_adds(b, " AND ");
@@ -178,15 +141,104 @@ static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t
         ns_buf_addf(b, " AND event_created_at >= %lld", (long long)f->since);
     if (f->until >= 0)
         ns_buf_addf(b, " AND event_created_at <= %lld", (long long)f->until);
-    for (uint32_t i = led ? 1 : 0; i < f->n_tags; i++) {
+    for (uint32_t i = 0; i < f->n_tags; i++) {
+        if ((int)i == lead)
+            continue;
         ns_buf_adds(b, " AND event_id = ANY(ARRAY(SELECT t.event_id FROM event_tags t WHERE ");
-        ns_tag_cond_sql(b, &f->tags[i], first + (int)i);
+        ns_tag_cond_sql(b, &f->tags[i], first + (int)i, 0);
         ns_buf_adds(b, "))");
     }
-    if (led)
-        ns_buf_addf(b, " LIMIT 1) e ORDER BY tag_created_at DESC, event_id LIMIT %lld)", (long long)limit);
-    else
+}
+
+/* One branch led by value elem of tag filter `lead`: that value's
+ * event_tags rows newest first, each event looked up, LIMIT limit. */
+static void ns_led_sql(ns_buf *b, const ns_filter *f, int64_t limit, int64_t now, int first, int lead,
+                       uint32_t elem)
+{
+    ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM (SELECT t.event_id AS tag_event_id, t.event_created_at "
+                   "AS tag_created_at FROM event_tags t WHERE ");
+    ns_tag_cond_sql(b, &f->tags[lead], first + lead, elem);
+    if (f->since >= 0)
+        ns_buf_addf(b, " AND t.event_created_at >= %lld", (long long)f->since);
+    if (f->until >= 0)
+        ns_buf_addf(b, " AND t.event_created_at <= %lld", (long long)f->until);
+    ns_buf_adds(b, ") c CROSS JOIN LATERAL (SELECT " NS_EVENT_COLUMNS
+                   " FROM events WHERE event_id = tag_event_id AND event_created_at = tag_created_at AND "
+                   "deleted_at IS NULL");
+    ns_event_conds_sql(b, f, now, first, lead);
+    ns_buf_addf(b, " LIMIT 1) e ORDER BY tag_created_at DESC, event_id LIMIT %lld)", (long long)limit);
+}
+
+/* The tag filter that leads f's subquery: the one with the fewest values,
+ * at most NS_QUERY_LEAD_VALUES_MAX of them (the first of equals), or -1 for
+ * none: no tag filter, ids given (they are the better lead), or every tag
+ * filter has more values. */
+int ns_query_lead(const ns_filter *f)
+{
+    int lead = -1;
+    if (f->ids.present)
+        return -1;
+    for (uint32_t i = 0; i < f->n_tags; i++)
+        if (f->tags[i].n <= NS_QUERY_LEAD_VALUES_MAX && (lead < 0 || f->tags[i].n < f->tags[lead].n))
+            lead = (int)i;
+    return lead;
+}
+
+/* One filter's subquery. Three shapes:
+ *
+ * - Led by a one-value tag condition, e.g. {"#p":[key], "limit":20}: that
+ *   value's event_tags rows newest first (within since and until), and for
+ *   each, its event looked up by (event_id, event_created_at), which
+ *   prunes the lookup to the one partition that can hold it, local or
+ *   foreign; the LIMIT ends the scan, so the cost follows the limit, not
+ *   how often the value was ever mentioned (migrations/0006). The lookup
+ *   is a LATERAL ... LIMIT 1 subquery, which PostgreSQL cannot flatten: as
+ *   a plain join it multiplies the selectivities of event_id and
+ *   event_created_at as if independent, expects about one row, and sorts
+ *   every match instead of stopping early. The tag rows must not come from
+ *   an ORDER BY subquery either: that one is planned apart, for all its
+ *   rows, so a popular value's are all read and sorted (163 ms against
+ *   0.7 ms for a key with 61,302 mentions, docs/performance.md). An event
+ *   has at most one row per tag value (nostream_put_event), so none comes
+ *   twice.
+ * - Led by a tag condition of 2..NS_QUERY_LEAD_VALUES_MAX values, e.g.
+ *   {"#t":["nostr","bitcoin"], "limit":50}: one such branch per value, each
+ *   with the filter's LIMIT, their UNION (an event tagged with two of the
+ *   values comes once) newest first, LIMIT again. It reads at most LIMIT
+ *   rows per value, and never more than fetching every match would.
+ * - Otherwise: `events` with each tag condition as `event_id = ANY(the
+ *   matching ids from the local event_tags)`, an InitPlan: every partition,
+ *   local or foreign, is asked for those ids, which postgres_fdw ships to
+ *   the storage node, where the unique index on event_id answers them. A
+ *   semi-join instead could pull a whole remote table across.
+ * The other tag conditions are always of this last kind. */
+static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t now)
+{
+    ns_buf *b = &q->sql;
+    int first = q->nparams + 1; /* tag filter i's values are parameter first + i */
+    for (uint32_t i = 0; i < f->n_tags; i++) {
+        ns_buf arr = NS_BUF_INIT;
+        ns_text_array(&arr, &f->tags[i]);
+        int p = ns_query_param(q, &arr);
+        if (p < 0)
+            return p;
+    }
+    int lead = ns_query_lead(f);
+    if (lead >= 0 && f->tags[lead].n == 1) {
+        ns_led_sql(b, f, limit, now, first, lead, 1);
+    } else if (lead >= 0) {
+        ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM (");
+        for (uint32_t v = 1; v <= f->tags[lead].n; v++) {
+            if (v > 1)
+                ns_buf_adds(b, " UNION ");
+            ns_led_sql(b, f, limit, now, first, lead, v);
+        }
+        ns_buf_addf(b, ") u ORDER BY event_created_at DESC, event_id LIMIT %lld)", (long long)limit);
+    } else {
+        ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM events WHERE deleted_at IS NULL");
+        ns_event_conds_sql(b, f, now, first, -1);
         ns_buf_addf(b, " ORDER BY event_created_at DESC, event_id LIMIT %lld)", (long long)limit);
+    }
     return 0;
 }
 

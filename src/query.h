@@ -37,6 +37,14 @@ int ns_query_build(ns_filter *const *fs, size_t n, int64_t default_limit, int64_
 
 void ns_query_free(ns_query *q);
 
+/* The most values a tag filter may have to lead its filter's query: one
+ * newest-first branch per value (query.c, ns_filter_sql). */
+#define NS_QUERY_LEAD_VALUES_MAX 16
+
+/* Which tag filter of f leads its subquery (an index into f->tags), or -1
+ * when none does. Returns: -1..f->n_tags-1. */
+int ns_query_lead(const ns_filter *f);
+
 /* The columns every row of the query has, in this order. */
 enum { NS_QCOL_ID, NS_QCOL_PUBKEY, NS_QCOL_CREATED_AT, NS_QCOL_KIND, NS_QCOL_TAGS, NS_QCOL_CONTENT,
        NS_QCOL_SIG };

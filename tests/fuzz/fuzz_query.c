@@ -113,14 +113,46 @@ static void fq_must_contain(const char *hay, size_t hay_len, ns_buf *needle, con
     ns_buf_reset(needle);
 }
 
+/* A filter's subquery opens with this, then "events WHERE ", or the
+ * newest-first branch of a tag value "(SELECT t.event_id AS tag_event_id",
+ * or "(" and the first of such branches, one per value (query.c,
+ * ns_filter_sql). */
+static const char fq_head[] = "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, "
+                              "event_content, event_signature FROM ";
+
+/* The tag filter that must lead, written again from query.h's contract:
+ * no ids, and the fewest values, at most NS_QUERY_LEAD_VALUES_MAX, the
+ * first of equals; or -1. */
+static int fq_lead(const ns_filter *f)
+{
+    int lead = -1;
+    for (uint32_t i = 0; i < f->n_tags && !f->ids.present; i++) {
+        uint32_t n = f->tags[i].n;
+        if (n <= NS_QUERY_LEAD_VALUES_MAX && (lead < 0 || n < f->tags[lead].n))
+            lead = (int)i;
+    }
+    return lead;
+}
+
 /* What one filter's subquery [s, s+len) must say. */
 static void fq_check_subquery(const char *s, size_t len, const ns_filter *f, int64_t limit, int64_t now)
 {
-    /* Led by the first tag condition exactly when it has one value and no
-     * ids are given (the ids are the better lead). */
-    bool led = memmem(s, len, "FROM (SELECT t.event_id AS tag_event_id", 39) != NULL;
-    if (led != (f->n_tags > 0 && f->tags[0].n == 1 && !f->ids.present))
+    /* The shape follows the lead (fq_lead): one newest-first branch, one per
+     * value under a UNION, or events filtered directly. */
+    static const char led_at[] = "(SELECT t.event_id AS tag_event_id";
+    static const char union_at[] = "((SELECT event_id, ";
+    int lead = fq_lead(f);
+    const char *rest = s + sizeof fq_head - 1;
+    bool led = strncmp(rest, led_at, sizeof led_at - 1) == 0;
+    bool unioned = strncmp(rest, union_at, sizeof union_at - 1) == 0;
+    if (led != (lead >= 0 && f->tags[lead].n == 1) || unioned != (lead >= 0 && f->tags[lead].n > 1))
         fq_fail("the wrong shape for the filter");
+    if (unioned) {
+        ns_buf u = NS_BUF_INIT;
+        ns_buf_addf(&u, ") u ORDER BY event_created_at DESC, event_id LIMIT %" PRId64 ")", limit);
+        fq_must_contain(s, len, &u, "the union of branches is not limited");
+        ns_buf_free(&u);
+    }
     ns_buf b = NS_BUF_INIT;
     ns_buf_addf(&b, "expires_at > %" PRId64 ")", now);
     fq_must_contain(s, len, &b, "the expiration condition is missing");
@@ -164,33 +196,65 @@ static void fq_check_subquery(const char *s, size_t len, const ns_filter *f, int
     ns_buf_free(&b);
 }
 
-/* The k-th tag condition of a subquery [s, e) names the k-th tag filter
- * and uses only its parameter, first + k; no other placeholder. */
+/* Every tag condition of a subquery [s, e) names a tag filter and uses
+ * its parameter only (first + its index), and no other placeholder is
+ * there. Each tag filter's condition comes once per branch (one branch,
+ * or one per value of the lead when there are several); each names the
+ * element it compares, [k], exactly when it compares one value: the
+ * lead's conditions compare each of its values once, a one-value filter
+ * [1], a filter of more values all of them (ANY). */
 static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int first)
 {
     static const char cond[] = "t.tag_name = '";
-    const char *p = s;
-    for (uint32_t t = 0; t <= f->n_tags; t++) {
-        const char *at = memmem(p, (size_t)(e - p), cond, sizeof cond - 1);
-        const char *end = at ? at : e;
-        if ((t == f->n_tags) != (at == NULL))
-            fq_fail("not one tag condition per tag filter");
-        int uses = 0;
-        for (const char *d = p; d < end; d++) {
+    int lead = fq_lead(f);
+    uint32_t branches = lead >= 0 ? f->tags[lead].n : 1;
+    uint32_t *seen = calloc((size_t)f->n_tags + 1, sizeof *seen);
+    if (seen == NULL)
+        abort();
+    bool elem_seen[NS_QUERY_LEAD_VALUES_MAX + 1] = {false};
+    const char *at = memmem(s, (size_t)(e - s), cond, sizeof cond - 1);
+    for (const char *d = s; d < (at ? at : e); d++)
+        if (*d == '$')
+            fq_fail("a placeholder outside a tag condition");
+    while (at != NULL) {
+        const char *from = at + sizeof cond - 1;
+        const char *next = memmem(from, (size_t)(e - from), cond, sizeof cond - 1);
+        const char *end = next ? next : e;
+        int t = -1;
+        long elem = -1;
+        for (const char *d = from; d < end; d++) {
             if (*d != '$')
                 continue;
-            if (t == 0 || strtol(d + 1, NULL, 10) != first + (int)t - 1)
+            char *after;
+            long v = strtol(d + 1, &after, 10);
+            if (v < first || v >= first + (long)f->n_tags || (t >= 0 && v - first != t))
                 fq_fail("a placeholder in the wrong tag condition");
-            uses++;
+            t = (int)(v - first);
+            long k = 0; /* 0: ANY, all values */
+            if (strncmp(after, "::text[])[", 10) == 0)
+                k = strtol(after + 10, NULL, 10);
+            if (elem >= 0 && k != elem)
+                fq_fail("one tag condition compares two elements");
+            elem = k;
         }
-        if (t > 0 && uses == 0)
+        if (t < 0)
             fq_fail("a tag condition without its parameter");
-        if (at == NULL)
-            break;
-        if (at[sizeof cond - 1] != f->tags[t].name)
-            fq_fail("tag conditions out of order");
-        p = at + sizeof cond - 1;
+        if (*from != f->tags[t].name)
+            fq_fail("a tag condition names another tag than its parameter's");
+        if (t == lead && branches > 1) {
+            if (elem < 1 || elem > (long)branches || elem_seen[elem])
+                fq_fail("the lead's branches do not compare each value once");
+            elem_seen[elem] = true;
+        } else if (elem != (f->tags[t].n == 1 ? 1 : 0)) {
+            fq_fail("a tag condition compares the wrong elements");
+        }
+        seen[t]++;
+        at = next;
     }
+    for (uint32_t t = 0; t < f->n_tags; t++)
+        if (seen[t] != branches)
+            fq_fail("not one tag condition per tag filter and branch");
+    free(seen);
 }
 
 /* Walks the SQL once: allowed bytes, literals, placeholders, parentheses,
@@ -198,12 +262,10 @@ static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int 
 static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, size_t *nsub,
                           const char **sub_at, size_t max_sub)
 {
-    /* A filter's subquery opens with this, then "events WHERE " or, led by
-     * a one-value tag condition, "(SELECT t.event_id AS tag_event_id",
-     * whose events lookup (after "LATERAL ") opens with it again and is
-     * part of the same subquery (query.c, ns_filter_sql). */
-    static const char head[] = "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, "
-                               "event_content, event_signature FROM ";
+    /* Filters' subqueries are the heads at depth 1, inside the outer
+     * SELECT's FROM (...); branches and lookups are deeper. */
+    static const char *const head = fq_head;
+    const size_t head_len = sizeof fq_head - 1;
     long depth = 0;
     *nsub = 0;
     for (size_t i = 0; i < len; i++) {
@@ -215,11 +277,14 @@ static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, 
         if ((c == '-' && sql[i + 1] == '-') || (c == '/' && sql[i + 1] == '*'))
             fq_fail("a comment");
         if (c == '(') {
-            bool lookup = i >= 8 && strncmp(sql + i - 8, "LATERAL ", 8) == 0;
-            if (!lookup && strncmp(sql + i, head, sizeof head - 1) == 0) {
-                const char *rest = sql + i + sizeof head - 1;
+            if (depth == 1) {
+                if (strncmp(sql + i, head, head_len) != 0)
+                    fq_fail("a filter's subquery with another head");
+                const char *rest = sql + i + head_len;
                 if (strncmp(rest, "events WHERE ", 13) != 0 &&
-                    strncmp(rest, "(SELECT t.event_id AS tag_event_id", 34) != 0)
+                    strncmp(rest, "(SELECT t.event_id AS tag_event_id", 34) != 0 &&
+                    (rest[0] != '(' || strncmp(rest + 1, head, head_len) != 0 ||
+                     strncmp(rest + 1 + head_len, "(SELECT t.event_id AS tag_event_id", 34) != 0))
                     fq_fail("a subquery that is neither filtered nor led by a tag condition");
                 if (*nsub < max_sub)
                     sub_at[*nsub] = sql + i;

@@ -158,6 +158,24 @@ ctx.test('#e and #p in one filter: both apply (events having both tags)', async 
   await check(c, { '#e': [E2], '#t': ['alpha'], kinds: [1] });
 });
 
+ctx.test('a tag filter of several values with a limit: newest first across the values, each event once', async () => {
+  const c = await ctx.connect();
+  // data[25] and data[29] carry both alpha and gamma
+  assert.deepEqual((await check(c, { '#t': ['alpha', 'gamma'], limit: 3 })).map((e) => e.content),
+    ['event 29', 'event 28', 'event 27']);
+  await check(c, { '#t': ['gamma', 'alpha'], limit: 6 });
+  await check(c, { '#t': ['alpha', 'beta', 'gamma'], limit: 5 });
+  await check(c, { '#t': ['alpha', 'gamma'], since: data[10].created_at, until: data[27].created_at, limit: 4 });
+  await check(c, { '#e': [E1, E2], kinds: [1], until: data[20].created_at, limit: 3 });
+  // the tag with fewer values leads; the other still applies
+  await check(c, { '#p': [P1, P2], '#t': ['alpha', 'beta', 'gamma'], limit: 4 });
+  await check(c, { '#p': [P1, P2, newKey().pk], '#t': ['beta', 'gamma'], authors: [A.pk, B.pk], limit: 2 });
+  // more values than lead a query (16): every match is fetched and sorted
+  const many = Array.from({ length: 20 }, (_, i) => `nope${i}`).concat(['alpha', 'gamma']);
+  await check(c, { '#t': many, limit: 3 });
+  await check(c, { '#t': many });
+});
+
 ctx.test('ids and #t in one filter', async () => {
   const c = await ctx.connect();
   const some = [1, 2, 5, 9, 13, 14].map((i) => data[i].id);

@@ -110,18 +110,20 @@ int main(int argc, char **argv)
     snprintf(a, sizeof a, "\"%s\"", PQntuples(r) ? PQgetvalue(r, 0, 0) : author + 1);
     snprintf(id, sizeof id, "\"%s\"", PQntuples(r) ? PQgetvalue(r, 0, 1) : author + 1);
     PQclear(r);
-    char f[6][512];
+    char f[7][512];
     snprintf(f[0], sizeof f[0], "{\"ids\":[%s]}", id);
     snprintf(f[1], sizeof f[1], "{\"authors\":[%s],\"kinds\":[1]}", a);
     snprintf(f[2], sizeof f[2], "{\"#e\":[%s]}", id);
     snprintf(f[3], sizeof f[3], "{\"#p\":[%s],\"limit\":20}", a);
     snprintf(f[4], sizeof f[4], "{\"kinds\":[7],\"since\":1659000000}");
     snprintf(f[5], sizeof f[5], "{\"authors\":[%s],\"limit\":10}", a);
-    const char *names[6] = {"ids", "authors+kinds", "#e", "#p+limit", "kinds+since", "authors+limit"};
+    snprintf(f[6], sizeof f[6], "{\"#p\":[%s,%s],\"kinds\":[1,7],\"limit\":20}", a, id);
+    const char *names[7] = {"ids", "authors+kinds", "#e", "#p+limit", "kinds+since", "authors+limit",
+                            "#p(2)+kinds+limit"};
     int bad = 0;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         bad += check_shape(names[i], f[i]);
     PQfinish(conn);
-    printf("%d passed, %d failed\n", 6 - bad, bad);
+    printf("%d passed, %d failed\n", 7 - bad, bad);
     return bad ? 1 : 0;
 }

@@ -53,6 +53,8 @@ static void test_shapes(void **state)
 
     /* Led by a one-value tag condition: that value's event_tags rows, newest
      * first within since/until, each event looked up by id and created_at.
+     * The rows have no ORDER BY of their own (it would be planned for all
+     * of them); the branch's ORDER BY ... LIMIT reads them from the index.
      * Values under 200 bytes are matched by their index prefix alone. */
     ns_filter *led[2] = {F("{\"#p\":[\"q\"],\"#t\":[\"a\",\"b\"],\"since\":5,\"until\":9}"),
                          F("{\"ids\":[\"abcd\"],\"#p\":[\"q\"]}")};
@@ -60,8 +62,8 @@ static void test_shapes(void **state)
     sql = q.sql.data;
     const char *lead = strstr(sql, "FROM (SELECT t.event_id AS tag_event_id, t.event_created_at AS tag_created_at "
                                    "FROM event_tags t WHERE t.tag_name = 'p' AND left(t.tag_value, 200) = "
-                                   "($1::text[])[1] AND t.event_created_at >= 5 AND t.event_created_at <= 9 "
-                                   "ORDER BY t.event_created_at DESC) c CROSS JOIN LATERAL (SELECT event_id, "
+                                   "($1::text[])[1] AND t.event_created_at >= 5 AND t.event_created_at <= 9) "
+                                   "c CROSS JOIN LATERAL (SELECT event_id, "
                                    "event_pubkey, event_created_at, event_kind, event_tags, event_content, "
                                    "event_signature FROM events WHERE event_id = tag_event_id AND "
                                    "event_created_at = tag_created_at AND deleted_at IS NULL");
@@ -86,6 +88,49 @@ static void test_shapes(void **state)
                                        "t.tag_value = ($1::text[])[1]"));
     ns_query_free(&q);
     ns_filter_free(longv);
+
+    /* Led by a tag condition of a few values: one newest-first branch per
+     * value, each with the filter's LIMIT, their UNION limited again. The
+     * tag filter with the fewest values leads (here #t, two values); the
+     * others stay conditions on the looked-up event. */
+    ns_filter *multi = F("{\"#p\":[\"x\",\"y\",\"z\"],\"#t\":[\"a\",\"b\"],\"kinds\":[1],\"limit\":7}");
+    assert_int_equal(ns_query_lead(multi), 1);
+    assert_int_equal(ns_query_build(&multi, 1, 500, 5000, 1, &q), 1);
+    sql = q.sql.data;
+    assert_non_null(strstr(sql, "LIMIT 7)) u ORDER BY event_created_at DESC, event_id LIMIT 7)"));
+    const char *b1 = strstr(sql, "FROM event_tags t WHERE t.tag_name = 't' AND left(t.tag_value, 200) = ($2::text[])[1]) "
+                                 "c CROSS JOIN LATERAL");
+    const char *b2 = strstr(sql, " UNION (SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, "
+                                 "event_content, event_signature FROM (SELECT t.event_id AS tag_event_id, "
+                                 "t.event_created_at AS tag_created_at FROM event_tags t WHERE t.tag_name = 't' AND "
+                                 "left(t.tag_value, 200) = ($2::text[])[2]) c CROSS JOIN LATERAL");
+    assert_non_null(b1);
+    assert_non_null(b2);
+    assert_true(b1 < b2);
+    assert_null(strstr(sql, "($2::text[])[3]"));
+    /* Each branch keeps #p and the kinds as conditions on the event. */
+    assert_non_null(strstr(b1, "t.tag_name = 'p' AND left(t.tag_value, 200) = ANY($1::text[]))) LIMIT 1) e "
+                               "ORDER BY tag_created_at DESC, event_id LIMIT 7) UNION "));
+    assert_non_null(strstr(b2, "t.tag_name = 'p' AND left(t.tag_value, 200) = ANY($1::text[]))) LIMIT 1) e "
+                               "ORDER BY tag_created_at DESC, event_id LIMIT 7)) u ORDER BY"));
+    assert_non_null(strstr(b1, "event_kind IN (1)"));
+    assert_non_null(strstr(b2, "event_kind IN (1)"));
+    ns_query_free(&q);
+    ns_filter_free(multi);
+
+    /* More values than NS_QUERY_LEAD_VALUES_MAX: the plain shape. */
+    char many[2048];
+    size_t at = (size_t)snprintf(many, sizeof many, "{\"#e\":[");
+    for (int i = 0; i <= NS_QUERY_LEAD_VALUES_MAX; i++)
+        at += (size_t)snprintf(many + at, sizeof many - at, "%s\"v%d\"", i ? "," : "", i);
+    snprintf(many + at, sizeof many - at, "]}");
+    ns_filter *plain = F(many);
+    assert_int_equal(ns_query_lead(plain), -1);
+    assert_int_equal(ns_query_build(&plain, 1, 500, 5000, 1, &q), 1);
+    assert_null(strstr(q.sql.data, "LATERAL"));
+    assert_non_null(strstr(q.sql.data, "FROM events WHERE deleted_at IS NULL"));
+    ns_query_free(&q);
+    ns_filter_free(plain);
 
     /* Nothing to ask: every filter empty or limit 0. */
     ns_filter *none[2] = {F("{\"ids\":[]}"), F("{\"limit\":0}")};
