@@ -36,6 +36,9 @@ test('inserts are routed by created_at; REQ spans both and prunes with since/unt
   assert.equal(await coord.psql('SELECT count(*) FROM events_hot'), '1');
   assert.deepEqual((await c.query({ authors: [key.pk] })).map((e) => e.id), [recent.id, old.id]);
   assert.deepEqual((await c.query({ '#t': ['span'] })).map((e) => e.id), [recent.id, old.id], 'tags from local event_tags');
+  assert.deepEqual((await c.query({ '#t': ['nope', 'span'], limit: 5 })).map((e) => e.id), [recent.id, old.id],
+    'a tag of several values, each looked up in its partition');
+  assert.deepEqual((await c.query({ '#t': ['span', 'nope'], until: T - 1, limit: 1 })).map((e) => e.id), [old.id]);
   assert.deepEqual((await c.query({ authors: [key.pk], since: T })).map((e) => e.id), [recent.id]);
   assert.deepEqual((await c.query({ authors: [key.pk], until: T - 1 })).map((e) => e.id), [old.id]);
   assert.equal((await c.publish(old))[3].startsWith('duplicate:'), true, 'duplicate detected on the node');
