@@ -52,6 +52,9 @@ struct ns_storage {
      * failed its probe (a blip, like yggdrasil restarting, is not an
      * outage). */
     struct { char table[64]; int fails; } strikes[NS_STORAGE_MAX_GAPS];
+    /* Monitor thread only: when a table's failure to be swapped out or in
+     * may next be logged, and how many were left out since. */
+    struct { char table[64]; time_t next; unsigned left_out; } said[NS_STORAGE_MAX_GAPS];
 };
 
 ns_storage *ns_storage_new(void)
@@ -195,25 +198,81 @@ static char *ns_storage_probe(PGconn *conn, const char *ft)
     return why;
 }
 
-static void ns_storage_hold(PGconn *conn, const char *ft, const char *server, const char *why)
+/* Whether a failure about ft, retried every round (2 s), is logged now:
+ * the first, then one a minute. Out: left_out, how many were not logged
+ * since the last one. ok = true (it worked) forgets ft and returns false. */
+static bool ns_storage_say(ns_storage *s, const char *ft, bool ok, unsigned *left_out)
+{
+    time_t now = time(NULL);
+    size_t free_slot = NS_STORAGE_MAX_GAPS;
+    *left_out = 0;
+    for (size_t i = 0; i < NS_STORAGE_MAX_GAPS; i++) {
+        if (s->said[i].table[0] == '\0') {
+            if (free_slot == NS_STORAGE_MAX_GAPS)
+                free_slot = i;
+            continue;
+        }
+        if (strcmp(s->said[i].table, ft) != 0)
+            continue;
+        if (ok) {
+            s->said[i].table[0] = '\0';
+            return false;
+        }
+        if (now < s->said[i].next) {
+            s->said[i].left_out++;
+            return false;
+        }
+        *left_out = s->said[i].left_out;
+        s->said[i].left_out = 0;
+        s->said[i].next = now + 60;
+        return true;
+    }
+    if (ok || free_slot == NS_STORAGE_MAX_GAPS)
+        return !ok;
+    snprintf(s->said[free_slot].table, sizeof s->said[free_slot].table, "%s", ft);
+    s->said[free_slot].next = now + 60;
+    s->said[free_slot].left_out = 0;
+    return true;
+}
+
+static void ns_storage_note(char *out, size_t outlen, unsigned left_out)
+{
+    if (left_out)
+        snprintf(out, outlen, "still failing (%u more times since the last message)", left_out);
+    else
+        snprintf(out, outlen, "will retry every round (logged once a minute)");
+}
+
+static void ns_storage_hold(ns_storage *s, PGconn *conn, const char *ft, const char *server, const char *why)
 {
     PGresult *r = ns_storage_call(conn, "SELECT nostream_storage_hold($1, $2)", ft, why);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+    unsigned left_out;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        ns_storage_say(s, ft, true, &left_out);
         ns_log_warn("storage: node %s (%s) is unreachable (%s): %s; its range is held locally", server,
                     ft, why, PQgetvalue(r, 0, 0));
-    else
-        ns_log_warn("storage: could not swap out %s, will retry: %s", ft, PQresultErrorMessage(r));
+    } else if (ns_storage_say(s, ft, false, &left_out)) {
+        char note[80];
+        ns_storage_note(note, sizeof note, left_out);
+        ns_log_warn("storage: could not swap out %s, %s: %s", ft, note, PQresultErrorMessage(r));
+    }
     PQclear(r);
 }
 
-static void ns_storage_restore(PGconn *conn, const char *ft)
+static void ns_storage_restore(ns_storage *s, PGconn *conn, const char *ft)
 {
     PGresult *r = ns_storage_call(conn, "SELECT nostream_storage_restore($1)", ft, NULL);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && !PQgetisnull(r, 0, 0))
-        ns_log_info("storage: %s answers again: %s held events delivered, back in events", ft,
-                    PQgetvalue(r, 0, 0));
-    else if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        ns_log_warn("storage: could not restore %s yet, will retry: %s", ft, PQresultErrorMessage(r));
+    unsigned left_out;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        ns_storage_say(s, ft, true, &left_out);
+        if (!PQgetisnull(r, 0, 0))
+            ns_log_info("storage: %s answers again: %s held events delivered, back in events", ft,
+                        PQgetvalue(r, 0, 0));
+    } else if (ns_storage_say(s, ft, false, &left_out)) {
+        char note[80];
+        ns_storage_note(note, sizeof note, left_out);
+        ns_log_warn("storage: could not restore %s yet, %s: %s", ft, note, PQresultErrorMessage(r));
+    }
     PQclear(r);
 }
 
@@ -267,7 +326,7 @@ static void ns_storage_round(ns_storage *s, PGconn *conn, char hints[][64], size
         char *why = hinted ? strdup("a query could not connect to it") : ns_storage_probe(conn, ft);
         int strikes = ns_storage_strike(s, ft, why != NULL);
         if (why != NULL && (hinted || strikes >= 2)) {
-            ns_storage_hold(conn, ft, srv, why);
+            ns_storage_hold(s, conn, ft, srv, why);
             ns_storage_strike(s, ft, false);
             acted = true;
         }
@@ -281,7 +340,7 @@ static void ns_storage_round(ns_storage *s, PGconn *conn, char hints[][64], size
         const char *ft = PQgetvalue(out, i, 0);
         char *why = ns_storage_probe(conn, ft);
         if (why == NULL) {
-            ns_storage_restore(conn, ft);
+            ns_storage_restore(s, conn, ft);
             acted = true;
         }
         free(why);
