@@ -678,7 +678,7 @@ static void ns_nip11(ns_buf *b)
     json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:[i,i,i,i,i,i,i,i], s:s, s:s, s:o}",
                              "name", c->relay_name, "description", c->relay_description,
                              "pubkey", c->relay_pubkey, "contact", c->relay_contact,
-                             "supported_nips", 1, 2, 4, 9, 11, 13, 40, 33,
+                             "supported_nips", 1, 2, 4, 9, 11, 13, 33, 40,
                              "software", "https://github.com/Cameri/nostream (C implementation)",
                              "version", NS_VERSION, "limitation", lim);
     char *s = info ? json_dumps(info, JSON_COMPACT) : NULL;
