@@ -20,7 +20,11 @@
  *     tag filter's values;
  *   - one subquery per filter that can match, in order, each with
  *     LIMIT min(limit or default, max_limit) in 1..max_limit, its since,
- *     until, kinds, exact ids and prefix ranges all present.
+ *     until, kinds, exact ids and prefix ranges all present;
+ *   - its shape follows the lead rule of query.h (written again here):
+ *     led by the tag filter of fewest values (at most 16) unless ids are
+ *     given, one branch per value of the lead, each comparing its own
+ *     value, every other tag condition once per branch.
  * fuzz_message.c includes this file (with FQ_NO_ENTRY) to check the
  * queries of the REQs it parses (its make rule does not list this file:
  * after editing it, rebuild build/fuzz/fuzz_message by hand).
