@@ -117,12 +117,15 @@ static void fq_must_contain(const char *hay, size_t hay_len, ns_buf *needle, con
     ns_buf_reset(needle);
 }
 
-/* A filter's subquery opens with this, then "events WHERE ", or the
- * newest-first branch of a tag value "(SELECT t.event_id AS tag_event_id",
- * or "(" and the first of such branches, one per value (query.c,
- * ns_filter_sql). */
-static const char fq_head[] = "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, "
-                              "event_content, event_signature FROM ";
+/* A filter's subquery opens with this and "events WHERE ", or is one
+ * branch led by a tag value (FQ_WITH), or opens with this and "(" and the
+ * first of such branches, one per value (query.c, ns_filter_sql). */
+#define FQ_HEAD                                                                                      \
+    "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, event_content, "         \
+    "event_signature FROM "
+static const char fq_head[] = FQ_HEAD;
+/* A branch led by one tag value opens with this (query.c, ns_led_sql). */
+#define FQ_WITH "(WITH a AS MATERIALIZED " FQ_HEAD "(SELECT t.event_id AS tag_event_id"
 
 /* The tag filter that must lead, written again from query.h's contract:
  * no ids, and the fewest values, at most NS_QUERY_LEAD_VALUES_MAX, the
@@ -143,12 +146,10 @@ static void fq_check_subquery(const char *s, size_t len, const ns_filter *f, int
 {
     /* The shape follows the lead (fq_lead): one newest-first branch, one per
      * value under a UNION, or events filtered directly. */
-    static const char led_at[] = "(SELECT t.event_id AS tag_event_id";
-    static const char union_at[] = "((SELECT event_id, ";
+    static const char union_at[] = "(" FQ_WITH;
     int lead = fq_lead(f);
-    const char *rest = s + sizeof fq_head - 1;
-    bool led = strncmp(rest, led_at, sizeof led_at - 1) == 0;
-    bool unioned = strncmp(rest, union_at, sizeof union_at - 1) == 0;
+    bool led = strncmp(s, FQ_WITH, sizeof FQ_WITH - 1) == 0;
+    bool unioned = !led && strncmp(s + sizeof fq_head - 1, union_at, sizeof union_at - 1) == 0;
     if (led != (lead >= 0 && f->tags[lead].n == 1) || unioned != (lead >= 0 && f->tags[lead].n > 1))
         fq_fail("the wrong shape for the filter");
     if (unioned) {
@@ -212,10 +213,11 @@ static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int 
     static const char cond[] = "t.tag_name = '";
     int lead = fq_lead(f);
     uint32_t branches = lead >= 0 ? f->tags[lead].n : 1;
+    uint32_t parts = lead >= 0 ? 2 : 1; /* a branch: events_hot, then the rest */
+    uint8_t elem_seen[NS_QUERY_LEAD_VALUES_MAX + 1] = {0};
     uint32_t *seen = calloc((size_t)f->n_tags + 1, sizeof *seen);
     if (seen == NULL)
         abort();
-    bool elem_seen[NS_QUERY_LEAD_VALUES_MAX + 1] = {false};
     const char *at = memmem(s, (size_t)(e - s), cond, sizeof cond - 1);
     for (const char *d = s; d < (at ? at : e); d++)
         if (*d == '$')
@@ -246,9 +248,9 @@ static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int 
         if (*from != f->tags[t].name)
             fq_fail("a tag condition names another tag than its parameter's");
         if (t == lead && branches > 1) {
-            if (elem < 1 || elem > (long)branches || elem_seen[elem])
-                fq_fail("the lead's branches do not compare each value once");
-            elem_seen[elem] = true;
+            if (elem < 1 || elem > (long)branches || elem_seen[elem] >= parts)
+                fq_fail("the lead's branches do not compare each value once per part");
+            elem_seen[elem]++;
         } else if (elem != (f->tags[t].n == 1 ? 1 : 0)) {
             fq_fail("a tag condition compares the wrong elements");
         }
@@ -256,8 +258,8 @@ static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int 
         at = next;
     }
     for (uint32_t t = 0; t < f->n_tags; t++)
-        if (seen[t] != branches)
-            fq_fail("not one tag condition per tag filter and branch");
+        if (seen[t] != branches * parts)
+            fq_fail("not one tag condition per tag filter, branch and part");
     free(seen);
 }
 
@@ -282,13 +284,12 @@ static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, 
             fq_fail("a comment");
         if (c == '(') {
             if (depth == 1) {
-                if (strncmp(sql + i, head, head_len) != 0)
+                bool with = strncmp(sql + i, FQ_WITH, sizeof FQ_WITH - 1) == 0;
+                if (!with && strncmp(sql + i, head, head_len) != 0)
                     fq_fail("a filter's subquery with another head");
                 const char *rest = sql + i + head_len;
-                if (strncmp(rest, "events WHERE ", 13) != 0 &&
-                    strncmp(rest, "(SELECT t.event_id AS tag_event_id", 34) != 0 &&
-                    (rest[0] != '(' || strncmp(rest + 1, head, head_len) != 0 ||
-                     strncmp(rest + 1 + head_len, "(SELECT t.event_id AS tag_event_id", 34) != 0))
+                if (!with && strncmp(rest, "events WHERE ", 13) != 0 &&
+                    strncmp(rest, "(" FQ_WITH, sizeof FQ_WITH) != 0)
                     fq_fail("a subquery that is neither filtered nor led by a tag condition");
                 if (*nsub < max_sub)
                     sub_at[*nsub] = sql + i;
@@ -311,7 +312,12 @@ static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, 
             i = k - 1;
         } else if (c == '\'') {
             size_t k = i + 1;
-            if (fq_is_letter(sql[k]) && sql[k + 1] == '\'') {
+            static const char parent[] = "'events'::regclass";
+            if (strncmp(sql + i, parent, sizeof parent - 1) == 0) {
+                if (i < 12 || strncmp(sql + i - 12, "inhparent = ", 12) != 0)
+                    fq_fail("the parent table's name outside the partition count");
+                k = i + 7;
+            } else if (fq_is_letter(sql[k]) && sql[k + 1] == '\'') {
                 if (i < 11 || strncmp(sql + i - 11, "tag_name = ", 11) != 0)
                     fq_fail("a one-letter literal outside a tag condition");
                 k += 1;

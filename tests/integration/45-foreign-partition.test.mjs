@@ -4,14 +4,15 @@
 // tests/distributed/ covers). Here events_hot covers [T, MAXVALUE) and a
 // second cluster holds [MINVALUE, T).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { test, before, after } from 'node:test';
-import { startPostgres, startRelay, connect, newKey, makeEvent, now, attachStorageNode, DB_USER } from './harness.mjs';
+import { startPostgres, startRelay, connect, newKey, makeEvent, now, randomHex, attachStorageNode, DB_USER } from './harness.mjs';
 
 const T = now() - 10000;           // the boundary between the two partitions
 let coord, storage, relay, c;
 
 before(async () => {
-  storage = await startPostgres();
+  storage = await startPostgres({ extraConf: "log_statement = 'all'" }); // counted below
   coord = await startPostgres();
   relay = await startRelay(coord);       // applies the migrations
   await attachStorageNode(coord, storage, { name: 'archive_test', below: T });
@@ -42,6 +43,37 @@ test('inserts are routed by created_at; REQ spans both and prunes with since/unt
   assert.deepEqual((await c.query({ authors: [key.pk], since: T })).map((e) => e.id), [recent.id]);
   assert.deepEqual((await c.query({ authors: [key.pk], until: T - 1 })).map((e) => e.id), [old.id]);
   assert.equal((await c.publish(old))[3].startsWith('duplicate:'), true, 'duplicate detected on the node');
+});
+
+test('tag queries ask a node once, not once per event; not at all when events_hot fills the limit', async () => {
+  const k = newKey(), X = randomHex(32), Y = randomHex(32);
+  for (let i = 0; i < 40; i++) {
+    assert.equal((await c.publish(makeEvent(k, { tags: [['e', X]], created_at: T - 1000 + i })))[2], true);
+    assert.equal((await c.publish(makeEvent(k, { tags: [['e', Y]], created_at: T - 1000 + i })))[2], true);
+    assert.equal((await c.publish(makeEvent(k, { tags: [['e', Y]], created_at: T + 1000 + i })))[2], true);
+  }
+  // Statements the node's PostgreSQL ran (log_statement = all) during fn.
+  const statements = async (fn) => {
+    const count = () => (fs.readFileSync(storage.logFile, 'utf8').match(/ statement: /g) || []).length;
+    const before = count();
+    const out = await fn();
+    return [out, count() - before];
+  };
+  // X: all 40 on the node. One lookup per event would be 80 statements or more.
+  let [got, n] = await statements(() => c.query({ '#e': [X] }));
+  assert.equal(got.length, 40);
+  assert.ok(n <= 10, `${n} statements on the node for one REQ`);
+  [got, n] = await statements(() => c.query({ '#e': [X, randomHex(32)], limit: 30 }));
+  assert.equal(got.length, 30);
+  assert.ok(n <= 20, `${n} statements on the node for one REQ of two values`);
+  // Y: the newest 20 are in events_hot: the node's partition is pruned.
+  [got, n] = await statements(() => c.query({ '#e': [Y], limit: 20 }));
+  assert.deepEqual(got.map((e) => e.created_at), Array.from({ length: 20 }, (_, i) => T + 1039 - i));
+  assert.ok(n <= 4, `${n} statements on the node when events_hot had the 20 newest`);
+  // Y without a limit below its count: both parts, newest first.
+  got = await c.query({ '#e': [Y], limit: 50 });
+  assert.deepEqual(got.map((e) => e.created_at),
+    [...Array.from({ length: 40 }, (_, i) => T + 1039 - i), ...Array.from({ length: 10 }, (_, i) => T - 961 - i)]);
 });
 
 test('replaceable events: a newer version in the hot range replaces one on the node', async () => {
