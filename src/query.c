@@ -160,27 +160,39 @@ static void ns_lead_cond_sql(ns_buf *b, const ns_filter *f, int first, int lead,
         ns_buf_addf(b, " AND t.event_created_at <= %lld", (long long)f->until);
 }
 
-/* One branch led by value elem of tag filter `lead`, LIMIT limit, in two
- * parts (see ns_filter_sql): `a`, the value's event_tags rows newest first,
- * each event looked up in events_hot; then, only where other partitions
- * exist, the same as plain lookups in `events`, restricted to what could
- * still rank: when `a` is full, no older than its last row. */
-static void ns_led_sql(ns_buf *b, const ns_filter *f, int64_t limit, int64_t now, int first, int lead,
-                       uint32_t elem)
+/* The newest-first lookup led by value elem of tag filter `lead`, LIMIT
+ * limit, its events looked up in `table`. */
+static void ns_newest_sql(ns_buf *b, const ns_filter *f, int64_t limit, int64_t now, int first, int lead,
+                          uint32_t elem, const char *table)
 {
-    ns_buf_adds(b, "(WITH a AS MATERIALIZED (SELECT " NS_EVENT_COLUMNS " FROM (SELECT t.event_id AS "
-                   "tag_event_id, t.event_created_at AS tag_created_at FROM event_tags t WHERE ");
+    ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM (SELECT t.event_id AS tag_event_id, t.event_created_at "
+                   "AS tag_created_at FROM event_tags t WHERE ");
     ns_lead_cond_sql(b, f, first, lead, elem);
-    ns_buf_adds(b, ") c CROSS JOIN LATERAL (SELECT " NS_EVENT_COLUMNS
-                   " FROM events_hot WHERE event_id = tag_event_id AND event_created_at = tag_created_at AND "
-                   "deleted_at IS NULL");
+    ns_buf_addf(b, ") c CROSS JOIN LATERAL (SELECT " NS_EVENT_COLUMNS " FROM %s WHERE event_id = tag_event_id "
+                   "AND event_created_at = tag_created_at AND deleted_at IS NULL", table);
     ns_event_conds_sql(b, f, now, first, lead);
-    ns_buf_addf(b, " LIMIT 1) e ORDER BY tag_created_at DESC, event_id LIMIT %lld), ", (long long)limit);
-    ns_buf_addf(b, "b AS (SELECT CASE WHEN count(*) >= %lld THEN min(event_created_at) ELSE -2147483648 END "
-                   "AS lo FROM a) ", (long long)limit);
+    ns_buf_addf(b, " LIMIT 1) e ORDER BY tag_created_at DESC, event_id LIMIT %lld)", (long long)limit);
+}
+
+/* One branch led by value elem of tag filter `lead`, LIMIT limit (see
+ * ns_filter_sql). Without storage nodes, the newest-first lookup in
+ * `events`. With them, in two parts: `a`, the lookup in events_hot; then
+ * the same as plain lookups in `events`, restricted to what could still
+ * rank: when `a` is full, no older than its last row. */
+static void ns_led_sql(ns_buf *b, const ns_filter *f, int64_t limit, int64_t now, int first, int lead,
+                       uint32_t elem, bool nodes)
+{
+    if (!nodes) {
+        ns_newest_sql(b, f, limit, now, first, lead, elem, "events");
+        return;
+    }
+    ns_buf_adds(b, "(WITH a AS MATERIALIZED ");
+    ns_newest_sql(b, f, limit, now, first, lead, elem, "events_hot");
+    ns_buf_addf(b, ", b AS (SELECT CASE WHEN count(*) >= %lld THEN min(event_created_at) ELSE -2147483648 END "
+                   "AS lo FROM a) ",
+                (long long)limit);
     ns_buf_adds(b, "SELECT " NS_EVENT_COLUMNS " FROM (SELECT " NS_EVENT_COLUMNS " FROM a UNION (SELECT "
-                   NS_EVENT_COLUMNS " FROM events WHERE (SELECT count(*) > 1 FROM pg_inherits WHERE "
-                   "inhparent = 'events'::regclass) AND deleted_at IS NULL AND event_created_at >= "
+                   NS_EVENT_COLUMNS " FROM events WHERE deleted_at IS NULL AND event_created_at >= "
                    "(SELECT lo FROM b)");
     ns_event_conds_sql(b, f, now, first, lead);
     ns_buf_adds(b, " AND event_id = ANY(ARRAY(SELECT t.event_id FROM event_tags t WHERE ");
@@ -209,21 +221,24 @@ int ns_query_lead(const ns_filter *f)
  *
  * - Led by a one-value tag condition, e.g. {"#p":[key], "limit":20}: that
  *   value's event_tags rows newest first (within since and until), and for
- *   each, its event looked up in events_hot by (event_id,
- *   event_created_at); the LIMIT ends the scan, so the cost follows the
- *   limit, not how often the value was ever mentioned (migrations/0006).
- *   Where `events` has other partitions (storage nodes), the rest is asked
- *   of `events` in the last shape below, restricted, when the local part
- *   filled the LIMIT, to rows no older than its last: that prunes, at run
- *   time, every partition older than that (a node is not asked at all,
- *   past the transaction postgres_fdw opens), and a node that is asked
- *   gets one query, not one per event (a lookup per event through
- *   postgres_fdw costs a round trip each: 127 statements on a node for
- *   60 events, against 9). The lookup
- *   is a LATERAL ... LIMIT 1 subquery, which PostgreSQL cannot flatten: as
- *   a plain join it multiplies the selectivities of event_id and
- *   event_created_at as if independent, expects about one row, and sorts
- *   every match instead of stopping early. The tag rows must not come from
+ *   each, its event looked up by (event_id, event_created_at), which
+ *   prunes the lookup to the one partition that can hold it; the LIMIT
+ *   ends the scan, so the cost follows the limit, not how often the value
+ *   was ever mentioned (migrations/0006). With storage nodes (flag
+ *   NS_QUERY_NODES) a lookup that lands on a node would be a remote round
+ *   trip per event (through postgres_fdw: 82 statements on the node for
+ *   40 events), so the lookups go to events_hot only, and the rest is
+ *   asked of `events` in the last shape below, restricted, when the local
+ *   part filled the LIMIT, to rows no older than its last: that prunes, at
+ *   run time, every partition older than that, and a node that is asked
+ *   gets one query. Both forms are right whatever the partitions are; the
+ *   flag only picks the faster (without nodes the second made `#p` REQs
+ *   40-60 % and three-hashtag REQs 80 % slower, bench/run.sh tag-p and
+ *   tag-t at 1M events). The lookup is a LATERAL ... LIMIT 1 subquery,
+ *   which PostgreSQL cannot flatten: as a plain join it multiplies the
+ *   selectivities of event_id and event_created_at as if independent,
+ *   expects about one row, and sorts every match instead of stopping
+ *   early. The tag rows must not come from
  *   an ORDER BY subquery either: that one is planned apart, for all its
  *   rows, so a popular value's are all read and sorted (163 ms against
  *   0.7 ms for a key with 61,302 mentions, docs/performance.md). An event
@@ -240,7 +255,7 @@ int ns_query_lead(const ns_filter *f)
  *   the storage node, where the unique index on event_id answers them. A
  *   semi-join instead could pull a whole remote table across.
  * The other tag conditions are always of this last kind. */
-static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t now)
+static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t now, bool nodes)
 {
     ns_buf *b = &q->sql;
     int first = q->nparams + 1; /* tag filter i's values are parameter first + i */
@@ -253,13 +268,13 @@ static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t
     }
     int lead = ns_query_lead(f);
     if (lead >= 0 && f->tags[lead].n == 1) {
-        ns_led_sql(b, f, limit, now, first, lead, 1);
+        ns_led_sql(b, f, limit, now, first, lead, 1, nodes);
     } else if (lead >= 0) {
         ns_buf_adds(b, "(SELECT " NS_EVENT_COLUMNS " FROM (");
         for (uint32_t v = 1; v <= f->tags[lead].n; v++) {
             if (v > 1)
                 ns_buf_adds(b, " UNION ");
-            ns_led_sql(b, f, limit, now, first, lead, v);
+            ns_led_sql(b, f, limit, now, first, lead, v, nodes);
         }
         ns_buf_addf(b, ") u ORDER BY event_created_at DESC, event_id LIMIT %lld)", (long long)limit);
     } else {
@@ -271,7 +286,7 @@ static int ns_filter_sql(ns_query *q, const ns_filter *f, int64_t limit, int64_t
 }
 
 int ns_query_build(ns_filter *const *fs, size_t n, int64_t default_limit, int64_t max_limit,
-                   int64_t now, ns_query *q)
+                   int64_t now, unsigned flags, ns_query *q)
 {
     memset(q, 0, sizeof *q);
     int used = 0;
@@ -286,7 +301,7 @@ int ns_query_build(ns_filter *const *fs, size_t n, int64_t default_limit, int64_
             continue;
         if (used++)
             ns_buf_adds(&q->sql, " UNION ");
-        int rc = ns_filter_sql(q, f, limit, now);
+        int rc = ns_filter_sql(q, f, limit, now, (flags & NS_QUERY_NODES) != 0);
         if (rc < 0)
             return rc;
     }

@@ -27,13 +27,19 @@ typedef struct ns_query {
     char **params;    /* text-format parameters, each malloc'd */
 } ns_query;
 
+/* ns_query_build flags. NODES: `events` has foreign partitions (storage
+ * nodes): look events up in events_hot only and ask the rest in one query
+ * per node (query.c, ns_filter_sql). The SQL is right either way. */
+#define NS_QUERY_NODES 1u
+
 /* Builds the query for n filters, skipping filters that cannot match.
  * Returns: the number of filters used (0: nothing to query), or NS_ENOMEM.
  * In:  default_limit  rows for a filter without limit; max_limit  cap.
  *      now  the current time, for NIP-40 expiration.
+ *      flags  0 or NS_QUERY_NODES.
  * Out: q  initialised here; release with ns_query_free (also on error). */
 int ns_query_build(ns_filter *const *fs, size_t n, int64_t default_limit, int64_t max_limit,
-                   int64_t now, ns_query *q);
+                   int64_t now, unsigned flags, ns_query *q);
 
 void ns_query_free(ns_query *q);
 

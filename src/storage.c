@@ -48,6 +48,7 @@ struct ns_storage {
     ns_gap gaps[NS_STORAGE_MAX_GAPS];
     size_t ngaps;
     atomic_size_t ngaps_fast;    /* ngaps, readable without the lock */
+    atomic_bool has_nodes;       /* a foreign partition was attached at the last round */
     /* Monitor thread only: consecutive rounds each attached foreign table
      * failed its probe (a blip, like yggdrasil restarting, is not an
      * outage). */
@@ -97,6 +98,11 @@ static bool ns_storage_server_in(const char *message, char out[64])
     memcpy(out, p, (size_t)(q - p));
     out[q - p] = '\0';
     return true;
+}
+
+bool ns_storage_has_nodes(ns_storage *s)
+{
+    return s != NULL && atomic_load(&s->has_nodes);
 }
 
 uint64_t ns_storage_generation(ns_storage *s)
@@ -318,6 +324,8 @@ static void ns_storage_round(ns_storage *s, PGconn *conn, char hints[][64], size
 {
     bool acted = false; /* swapped something out or in: the outage list changed */
     PGresult *att = PQexec(conn, ns_attached_sql);
+    if (PQresultStatus(att) == PGRES_TUPLES_OK)
+        atomic_store(&s->has_nodes, PQntuples(att) > 0);
     for (int i = 0; PQresultStatus(att) == PGRES_TUPLES_OK && i < PQntuples(att); i++) {
         const char *ft = PQgetvalue(att, i, 0), *srv = PQgetvalue(att, i, 1);
         bool hinted = false;

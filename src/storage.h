@@ -36,6 +36,13 @@ bool ns_storage_suspect(const char *sqlstate, const char *message);
  * statement, pass it to ns_storage_recheck after one failed. */
 uint64_t ns_storage_generation(ns_storage *s);
 
+/* Whether `events` had a foreign partition (an attached storage node) at
+ * the monitor's last round; false before the first. Lock-free, for the I/O
+ * thread: the query builder picks its shape by it (query.h,
+ * NS_QUERY_NODES), and either shape is correct, so a stale answer only
+ * costs speed for a round. */
+bool ns_storage_has_nodes(ns_storage *s);
+
 /* Asks the monitor for a check now and waits for one that started after
  * this call to finish, for at most timeout_ms.
  * Returns: true when the set of swapped-out nodes is no longer the one of

@@ -439,7 +439,8 @@ static void ns_handle_req(ns_conn *c, const ns_config *cfg, ns_msg *m)
     if (old != NULL)
         ns_sub_drop(c, old); /* a REQ reusing an id replaces it */
     ns_query q;
-    int used = ns_query_build(s->filters, s->nfilters, cfg->default_limit, cfg->max_limit, ns_now(), &q);
+    unsigned qflags = ns_storage_has_nodes(S.relay->storage) ? NS_QUERY_NODES : 0;
+    int used = ns_query_build(s->filters, s->nfilters, cfg->default_limit, cfg->max_limit, ns_now(), qflags, &q);
     if (used < 0 || ns_subindex_add(S.index, s) != 0) {
         ns_query_free(&q);
         ns_subindex_remove(S.index, s);

@@ -118,14 +118,21 @@ static void fq_must_contain(const char *hay, size_t hay_len, ns_buf *needle, con
 }
 
 /* A filter's subquery opens with this and "events WHERE ", or is one
- * branch led by a tag value (FQ_WITH), or opens with this and "(" and the
- * first of such branches, one per value (query.c, ns_filter_sql). */
+ * branch led by a tag value, or opens with this and "(" and the first of
+ * such branches, one per value (query.c, ns_filter_sql). A branch opens
+ * with FQ_NEWEST, or, with storage nodes (NS_QUERY_NODES), with FQ_WITH. */
 #define FQ_HEAD                                                                                      \
     "(SELECT event_id, event_pubkey, event_created_at, event_kind, event_tags, event_content, "         \
     "event_signature FROM "
 static const char fq_head[] = FQ_HEAD;
-/* A branch led by one tag value opens with this (query.c, ns_led_sql). */
-#define FQ_WITH "(WITH a AS MATERIALIZED " FQ_HEAD "(SELECT t.event_id AS tag_event_id"
+#define FQ_NEWEST FQ_HEAD "(SELECT t.event_id AS tag_event_id"
+#define FQ_WITH "(WITH a AS MATERIALIZED " FQ_NEWEST
+
+/* Whether s opens a branch led by a tag value, of the form nodes asks. */
+static bool fq_is_branch(const char *s, bool nodes)
+{
+    return nodes ? strncmp(s, FQ_WITH, sizeof FQ_WITH - 1) == 0 : strncmp(s, FQ_NEWEST, sizeof FQ_NEWEST - 1) == 0;
+}
 
 /* The tag filter that must lead, written again from query.h's contract:
  * no ids, and the fewest values, at most NS_QUERY_LEAD_VALUES_MAX, the
@@ -142,16 +149,24 @@ static int fq_lead(const ns_filter *f)
 }
 
 /* What one filter's subquery [s, s+len) must say. */
-static void fq_check_subquery(const char *s, size_t len, const ns_filter *f, int64_t limit, int64_t now)
+static void fq_check_subquery(const char *s, size_t len, const ns_filter *f, int64_t limit, int64_t now,
+                              bool nodes)
 {
     /* The shape follows the lead (fq_lead): one newest-first branch, one per
-     * value under a UNION, or events filtered directly. */
-    static const char union_at[] = "(" FQ_WITH;
+     * value under a UNION, or events filtered directly. Its lookups go to
+     * events, or with storage nodes to events_hot. */
     int lead = fq_lead(f);
-    bool led = strncmp(s, FQ_WITH, sizeof FQ_WITH - 1) == 0;
-    bool unioned = !led && strncmp(s + sizeof fq_head - 1, union_at, sizeof union_at - 1) == 0;
+    bool led = fq_is_branch(s, nodes);
+    const char *rest = s + sizeof fq_head - 1;
+    bool unioned = !led && rest[0] == '(' && fq_is_branch(rest + 1, nodes);
     if (led != (lead >= 0 && f->tags[lead].n == 1) || unioned != (lead >= 0 && f->tags[lead].n > 1))
         fq_fail("the wrong shape for the filter");
+    static const char other[] = " WHERE event_id = tag_event_id";
+    ns_buf w = NS_BUF_INIT;
+    ns_buf_addf(&w, " FROM %s%s", nodes ? "events" : "events_hot", other);
+    if ((led || unioned) && memmem(s, len, w.data, w.len) != NULL)
+        fq_fail("events looked up in the wrong table");
+    ns_buf_free(&w);
     if (unioned) {
         ns_buf u = NS_BUF_INIT;
         ns_buf_addf(&u, ") u ORDER BY event_created_at DESC, event_id LIMIT %" PRId64 ")", limit);
@@ -208,12 +223,12 @@ static void fq_check_subquery(const char *s, size_t len, const ns_filter *f, int
  * element it compares, [k], exactly when it compares one value: the
  * lead's conditions compare each of its values once, a one-value filter
  * [1], a filter of more values all of them (ANY). */
-static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int first)
+static void fq_check_tags(const char *s, const char *e, const ns_filter *f, int first, bool nodes)
 {
     static const char cond[] = "t.tag_name = '";
     int lead = fq_lead(f);
     uint32_t branches = lead >= 0 ? f->tags[lead].n : 1;
-    uint32_t parts = lead >= 0 ? 2 : 1; /* a branch: events_hot, then the rest */
+    uint32_t parts = lead >= 0 && nodes ? 2 : 1; /* with nodes: events_hot, then the rest */
     uint8_t elem_seen[NS_QUERY_LEAD_VALUES_MAX + 1] = {0};
     uint32_t *seen = calloc((size_t)f->n_tags + 1, sizeof *seen);
     if (seen == NULL)
@@ -289,7 +304,8 @@ static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, 
                     fq_fail("a filter's subquery with another head");
                 const char *rest = sql + i + head_len;
                 if (!with && strncmp(rest, "events WHERE ", 13) != 0 &&
-                    strncmp(rest, "(" FQ_WITH, sizeof FQ_WITH) != 0)
+                    strncmp(rest, "(SELECT t.event_id AS tag_event_id", 34) != 0 &&
+                    (rest[0] != '(' || (!fq_is_branch(rest + 1, false) && !fq_is_branch(rest + 1, true))))
                     fq_fail("a subquery that is neither filtered nor led by a tag condition");
                 if (*nsub < max_sub)
                     sub_at[*nsub] = sql + i;
@@ -312,12 +328,7 @@ static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, 
             i = k - 1;
         } else if (c == '\'') {
             size_t k = i + 1;
-            static const char parent[] = "'events'::regclass";
-            if (strncmp(sql + i, parent, sizeof parent - 1) == 0) {
-                if (i < 12 || strncmp(sql + i - 12, "inhparent = ", 12) != 0)
-                    fq_fail("the parent table's name outside the partition count");
-                k = i + 7;
-            } else if (fq_is_letter(sql[k]) && sql[k + 1] == '\'') {
+            if (fq_is_letter(sql[k]) && sql[k + 1] == '\'') {
                 if (i < 11 || strncmp(sql + i - 11, "tag_name = ", 11) != 0)
                     fq_fail("a one-letter literal outside a tag condition");
                 k += 1;
@@ -342,10 +353,11 @@ static void fq_check_text(const char *sql, size_t len, int nparams, bool *used, 
 /* Builds the query for n filters and checks every invariant; then again
  * with every tag value replaced, which must change nothing but the
  * parameters. Returns the builder's count of filters used. */
-static int fq_check(ns_filter *const *fs, size_t n, int64_t def, int64_t max, int64_t now)
+static int fq_check_flags(ns_filter *const *fs, size_t n, int64_t def, int64_t max, int64_t now, unsigned flags)
 {
     ns_query q;
-    int rc = ns_query_build(fs, n, def, max, now, &q);
+    bool nodes = (flags & NS_QUERY_NODES) != 0;
+    int rc = ns_query_build(fs, n, def, max, now, flags, &q);
     fq_sql_now = q.sql.data;
     if (rc < 0)
         fq_fail("ns_query_build failed");
@@ -389,8 +401,8 @@ static int fq_check(ns_filter *const *fs, size_t n, int64_t def, int64_t max, in
             continue;
         const char *s = sub_at[si];
         const char *e = si + 1 < nsub ? sub_at[si + 1] : q.sql.data + q.sql.len - 1;
-        fq_check_subquery(s, (size_t)(e - s), fs[i], lim, now);
-        fq_check_tags(s, e, fs[i], pi + 1);
+        fq_check_subquery(s, (size_t)(e - s), fs[i], lim, now, nodes);
+        fq_check_tags(s, e, fs[i], pi + 1, nodes);
         for (uint32_t t = 0; t < fs[i]->n_tags; t++, pi++)
             if (!fq_param_is(q.params[pi], fs[i]->tags[t].values, fs[i]->tags[t].n))
                 fq_fail("a parameter does not read back as its tag values");
@@ -435,7 +447,7 @@ static int fq_check(ns_filter *const *fs, size_t n, int64_t def, int64_t max, in
             tf->values = repl[ti];
         }
     ns_query q2;
-    int rc2 = ns_query_build(fs, n, def, max, now, &q2);
+    int rc2 = ns_query_build(fs, n, def, max, now, flags, &q2);
     /* The real values go back before anything can abort. */
     ti = 0;
     for (size_t i = 0; i < n; i++)
@@ -452,6 +464,15 @@ static int fq_check(ns_filter *const *fs, size_t n, int64_t def, int64_t max, in
     ns_query_free(&q2);
     ns_query_free(&q);
     fq_sql_now = NULL;
+    return rc;
+}
+
+/* fq_check_flags without storage nodes and with: the same count. */
+static int fq_check(ns_filter *const *fs, size_t n, int64_t def, int64_t max, int64_t now)
+{
+    int rc = fq_check_flags(fs, n, def, max, now, 0);
+    if (fq_check_flags(fs, n, def, max, now, NS_QUERY_NODES) != rc)
+        fq_fail("storage nodes change the filters used");
     return rc;
 }
 

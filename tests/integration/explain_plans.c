@@ -43,7 +43,7 @@ static int check_shape(const char *name, const char *filter_json)
     }
     json_decref(j);
     ns_query q;
-    ns_query_build(&f, 1, 500, 5000, 1700000000, &q);
+    ns_query_build(&f, 1, 500, 5000, 1700000000, 0, &q);
     char *sql = malloc(q.sql.len + 32);
     sprintf(sql, "EXPLAIN %s", q.sql.data);
     PGresult *r = PQexecParams(conn, sql, q.nparams, NULL, (const char *const *)q.params, NULL, NULL, 0);
