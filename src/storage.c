@@ -37,6 +37,14 @@ typedef struct {
     int64_t lo, hi;   /* INT64_MIN / INT64_MAX for MINVALUE / MAXVALUE */
 } ns_gap;
 
+/* What the monitor remembers about one foreign table between rounds. */
+typedef struct ns_table_slot {
+    char table[64]; /* "" when the slot is free */
+    int fails;      /* strikes: consecutive failed probes */
+    time_t next;    /* said: when the next failure may be logged */
+    unsigned left_out;
+} ns_table_slot;
+
 struct ns_storage {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -52,11 +60,12 @@ struct ns_storage {
     /* Monitor thread only: consecutive rounds each attached foreign table
      * failed its probe (a blip, like yggdrasil restarting, is not an
      * outage). */
-    struct { char table[64]; int fails; } strikes[NS_STORAGE_MAX_GAPS];
+    ns_table_slot strikes[NS_STORAGE_MAX_GAPS];
     /* Monitor thread only: when a table's failure to be swapped out or in
      * may next be logged, and how many were left out since. */
-    struct { char table[64]; time_t next; unsigned left_out; } said[NS_STORAGE_MAX_GAPS];
+    ns_table_slot said[NS_STORAGE_MAX_GAPS];
 };
+
 
 ns_storage *ns_storage_new(void)
 {
@@ -204,40 +213,46 @@ static char *ns_storage_probe(PGconn *conn, const char *ft)
     return why;
 }
 
+/* ft's slot in slots (NS_STORAGE_MAX_GAPS of them), or with claim, a free
+ * one given to ft, zeroed; NULL when there is none. */
+static ns_table_slot *ns_storage_slot(ns_table_slot *slots, const char *ft, bool claim)
+{
+    ns_table_slot *free_slot = NULL;
+    for (size_t i = 0; i < NS_STORAGE_MAX_GAPS; i++) {
+        if (slots[i].table[0] == '\0')
+            free_slot = free_slot ? free_slot : &slots[i];
+        else if (strcmp(slots[i].table, ft) == 0)
+            return &slots[i];
+    }
+    if (!claim || free_slot == NULL)
+        return NULL;
+    memset(free_slot, 0, sizeof *free_slot);
+    snprintf(free_slot->table, sizeof free_slot->table, "%s", ft);
+    return free_slot;
+}
+
 /* Whether a failure about ft, retried every round (2 s), is logged now:
  * the first, then one a minute. Out: left_out, how many were not logged
  * since the last one. ok = true (it worked) forgets ft and returns false. */
 static bool ns_storage_say(ns_storage *s, const char *ft, bool ok, unsigned *left_out)
 {
     time_t now = time(NULL);
-    size_t free_slot = NS_STORAGE_MAX_GAPS;
+    ns_table_slot *slot = ns_storage_slot(s->said, ft, !ok);
     *left_out = 0;
-    for (size_t i = 0; i < NS_STORAGE_MAX_GAPS; i++) {
-        if (s->said[i].table[0] == '\0') {
-            if (free_slot == NS_STORAGE_MAX_GAPS)
-                free_slot = i;
-            continue;
-        }
-        if (strcmp(s->said[i].table, ft) != 0)
-            continue;
-        if (ok) {
-            s->said[i].table[0] = '\0';
-            return false;
-        }
-        if (now < s->said[i].next) {
-            s->said[i].left_out++;
-            return false;
-        }
-        *left_out = s->said[i].left_out;
-        s->said[i].left_out = 0;
-        s->said[i].next = now + 60;
-        return true;
+    if (ok) {
+        if (slot)
+            slot->table[0] = '\0';
+        return false;
     }
-    if (ok || free_slot == NS_STORAGE_MAX_GAPS)
-        return !ok;
-    snprintf(s->said[free_slot].table, sizeof s->said[free_slot].table, "%s", ft);
-    s->said[free_slot].next = now + 60;
-    s->said[free_slot].left_out = 0;
+    if (slot == NULL)
+        return true; /* no room to remember: log every time */
+    if (now < slot->next) {
+        slot->left_out++;
+        return false;
+    }
+    *left_out = slot->left_out;
+    slot->left_out = 0;
+    slot->next = now + 60;
     return true;
 }
 
@@ -297,26 +312,15 @@ static const char ns_outage_sql[] =
  * Returns the number of consecutive failed rounds. */
 static int ns_storage_strike(ns_storage *s, const char *ft, bool fails)
 {
-    size_t free_slot = NS_STORAGE_MAX_GAPS;
-    for (size_t i = 0; i < NS_STORAGE_MAX_GAPS; i++) {
-        if (s->strikes[i].table[0] == '\0') {
-            if (free_slot == NS_STORAGE_MAX_GAPS)
-                free_slot = i;
-        } else if (strcmp(s->strikes[i].table, ft) == 0) {
-            if (!fails) {
-                s->strikes[i].table[0] = '\0';
-                return 0;
-            }
-            return ++s->strikes[i].fails;
-        }
-    }
-    if (!fails)
+    ns_table_slot *slot = ns_storage_slot(s->strikes, ft, fails);
+    if (!fails) {
+        if (slot)
+            slot->table[0] = '\0';
         return 0;
-    if (free_slot == NS_STORAGE_MAX_GAPS)
+    }
+    if (slot == NULL)
         return 2; /* no room to count: treat as confirmed */
-    snprintf(s->strikes[free_slot].table, sizeof s->strikes[free_slot].table, "%s", ft);
-    s->strikes[free_slot].fails = 1;
-    return 1;
+    return ++slot->fails;
 }
 
 /* One round. `hints` are servers known to be failing. */
